@@ -1,0 +1,373 @@
+"""Load and validate config.toml: daemon settings, Twilio settings, techs and defaults.
+
+Every error names the file and the key. Secrets (Twilio SID and token) come from the
+environment, systemd credentials or a credentials file, never from config.toml itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pendulum
+import phonenumbers
+
+from oncall.errors import ConfigError
+
+SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
+SANDBOX_AUTH_TOKEN = "sandbox-auth-token"
+CHANNELS = ("sms", "voice")
+
+_COMPACT_DURATION = re.compile(
+    r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$"
+)
+
+
+def parse_duration(value: Any, path: Path | str | None, key: str) -> timedelta:
+    """'2s', '5m', '1h30m', '1d', an ISO 8601 'PT5M', or a number of seconds."""
+    if isinstance(value, bool):
+        raise ConfigError(path, key, f"expected a duration like '5m', got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        match = _COMPACT_DURATION.match(value)
+        if match and any(match.groupdict().values()):
+            parts = {k: int(v) for k, v in match.groupdict().items() if v}
+            seconds = (
+                parts.get("d", 0) * 86400
+                + parts.get("h", 0) * 3600
+                + parts.get("m", 0) * 60
+                + parts.get("s", 0)
+            )
+        else:
+            try:
+                parsed = pendulum.parse(value.strip())
+            except Exception as exc:  # pendulum raises several types for bad input
+                raise ConfigError(
+                    path, key, f"cannot read duration {value!r} (use e.g. '30s', '5m', '1h')"
+                ) from exc
+            if not isinstance(parsed, pendulum.Duration):
+                raise ConfigError(path, key, f"{value!r} is not a duration")
+            seconds = parsed.total_seconds()
+    else:
+        raise ConfigError(path, key, f"expected a duration like '5m', got {value!r}")
+    if seconds <= 0:
+        raise ConfigError(path, key, f"duration must be positive, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def parse_phone(value: Any, path: Path | str | None, key: str, region: str = "US") -> str:
+    """Normalise a phone number to E.164, or raise naming the key."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(path, key, f"expected a phone number, got {value!r}")
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ConfigError(path, key, f"cannot read phone number {value!r}: {exc}") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise ConfigError(path, key, f"{value!r} is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_zone(value: Any, path: Path | str | None, key: str) -> ZoneInfo:
+    if not isinstance(value, str):
+        raise ConfigError(path, key, f"expected an IANA time zone name, got {value!r}")
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(path, key, f"unknown time zone {value!r}") from exc
+
+
+def parse_listen(value: Any, path: Path | str | None, key: str) -> tuple[str, int]:
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(path, key, f"expected 'host:port', got {value!r}")
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(path, key, f"bad port in {value!r}")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class Tech:
+    """A person who can be paged."""
+
+    id: str
+    name: str
+    phone: str  # E.164
+    email: str | None = None
+    channels: tuple[str, ...] = ("sms",)
+
+    def matches(self, text: str) -> bool:
+        """True when text names this tech by id, name or e-mail (case-insensitive)."""
+        wanted = text.strip().lower().removeprefix("mailto:")
+        names = {self.id.lower(), self.name.lower()}
+        if self.email:
+            names.add(self.email.lower())
+        return wanted in names
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    mode: str  # "live" | "sandbox"
+    account_sid: str
+    auth_token: str = field(repr=False)
+    from_number: str
+    emergency_line: str | None
+    api_base_url: str | None
+    sms_validity: timedelta
+    request_timeout: timedelta
+    sandbox_listen: tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Defaults:
+    ack_timeout: timedelta
+    repeats: int
+    send_retries: int
+    retry_backoff: timedelta
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    listen: tuple[str, int]
+    public_url: str
+    database: Path
+    rotations_dir: Path
+    sops_dir: Path
+    timezone: ZoneInfo
+    service_desk: str | None
+    twilio: TwilioSettings
+    defaults: Defaults
+    techs: dict[str, Tech]
+
+    def tech_by_phone(self, phone: str) -> Tech | None:
+        for tech in self.techs.values():
+            if tech.phone == phone:
+                return tech
+        return None
+
+
+def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(path, name, "expected a table")
+    return value
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], path: Path, prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(
+                path, f"{prefix}{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})"
+            )
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def _credential(name: str, env: dict[str, str], file_values: dict[str, str]) -> str | None:
+    """Environment first, then systemd's $CREDENTIALS_DIRECTORY, then the credentials file."""
+    env_name = name.upper()
+    if env.get(env_name):
+        return env[env_name]
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        candidate = Path(cred_dir) / name.lower()
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8").strip()
+    return file_values.get(env_name) or None
+
+
+def _load_twilio(
+    data: dict[str, Any], path: Path, base: Path, env: dict[str, str]
+) -> TwilioSettings:
+    t = _table(data, "twilio", path)
+    _check_keys(
+        t,
+        {
+            "mode",
+            "from_number",
+            "emergency_line",
+            "api_base_url",
+            "credentials_file",
+            "sms_validity",
+            "request_timeout",
+            "sandbox_listen",
+        },
+        path,
+        "twilio.",
+    )
+    mode = t.get("mode", "sandbox")
+    if mode not in ("live", "sandbox"):
+        raise ConfigError(path, "twilio.mode", f"must be 'live' or 'sandbox', got {mode!r}")
+    file_values: dict[str, str] = {}
+    if "credentials_file" in t:
+        cred_path = base / str(t["credentials_file"])
+        if not cred_path.is_file():
+            raise ConfigError(path, "twilio.credentials_file", f"no such file: {cred_path}")
+        file_values = _read_env_file(cred_path)
+    sid = _credential("TWILIO_ACCOUNT_SID", env, file_values)
+    token = _credential("TWILIO_AUTH_TOKEN", env, file_values)
+    if mode == "sandbox":
+        sid = sid or SANDBOX_ACCOUNT_SID
+        token = token or SANDBOX_AUTH_TOKEN
+    elif not sid or not token:
+        raise ConfigError(
+            path,
+            "twilio",
+            "live mode needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (environment, "
+            "systemd LoadCredential= or twilio.credentials_file)",
+        )
+    assert sid is not None and token is not None
+    if "from_number" not in t:
+        raise ConfigError(path, "twilio.from_number", "missing (the Twilio number pages come from)")
+    api_base_url = t.get("api_base_url") or None
+    if api_base_url is not None and not re.match(r"^https?://", str(api_base_url)):
+        raise ConfigError(
+            path, "twilio.api_base_url", f"expected an http(s) URL, got {api_base_url!r}"
+        )
+    return TwilioSettings(
+        mode=mode,
+        account_sid=sid,
+        auth_token=token,
+        from_number=parse_phone(t["from_number"], path, "twilio.from_number"),
+        emergency_line=(
+            parse_phone(t["emergency_line"], path, "twilio.emergency_line")
+            if t.get("emergency_line")
+            else None
+        ),
+        api_base_url=str(api_base_url).rstrip("/") if api_base_url else None,
+        sms_validity=parse_duration(t.get("sms_validity", "10m"), path, "twilio.sms_validity"),
+        request_timeout=parse_duration(
+            t.get("request_timeout", "10s"), path, "twilio.request_timeout"
+        ),
+        sandbox_listen=parse_listen(
+            t.get("sandbox_listen", "127.0.0.1:8788"), path, "twilio.sandbox_listen"
+        ),
+    )
+
+
+def _load_techs(data: dict[str, Any], path: Path) -> dict[str, Tech]:
+    raw = data.get("techs", [])
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(path, "techs", "expected at least one [[techs]] entry")
+    techs: dict[str, Tech] = {}
+    phones: set[str] = set()
+    for i, entry in enumerate(raw):
+        where = f"techs[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(path, where, "expected a table")
+        _check_keys(entry, {"id", "name", "phone", "email", "channels"}, path, f"{where}.")
+        tech_id = entry.get("id")
+        if not isinstance(tech_id, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", tech_id):
+            raise ConfigError(path, f"{where}.id", f"expected a lowercase id, got {tech_id!r}")
+        if tech_id in techs:
+            raise ConfigError(path, f"{where}.id", f"duplicate tech id {tech_id!r}")
+        phone = parse_phone(entry.get("phone"), path, f"{where}.phone")
+        if phone in phones:
+            raise ConfigError(path, f"{where}.phone", f"{phone} is already used by another tech")
+        phones.add(phone)
+        channels = tuple(entry.get("channels", ["sms"]))
+        for channel in channels:
+            if channel not in CHANNELS:
+                raise ConfigError(path, f"{where}.channels", f"unknown channel {channel!r}")
+        techs[tech_id] = Tech(
+            id=tech_id,
+            name=str(entry.get("name", tech_id)),
+            phone=phone,
+            email=entry.get("email"),
+            channels=channels,
+        )
+    return techs
+
+
+def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
+    """Read and validate a config file; relative paths are relative to the file."""
+    path = Path(path).resolve()
+    env = dict(os.environ) if env is None else env
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(path, None, "file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
+    _check_keys(data, {"daemon", "twilio", "defaults", "techs"}, path, "")
+    base = path.parent
+    d = _table(data, "daemon", path)
+    _check_keys(
+        d,
+        {
+            "listen",
+            "public_url",
+            "database",
+            "rotations_dir",
+            "sops_dir",
+            "timezone",
+            "service_desk",
+        },
+        path,
+        "daemon.",
+    )
+    public_url = d.get("public_url")
+    if not isinstance(public_url, str) or not re.match(r"^https?://[^/]+", public_url):
+        raise ConfigError(
+            path,
+            "daemon.public_url",
+            "expected the base URL Twilio calls back, e.g. https://oncall.example.com",
+        )
+    defaults = _table(data, "defaults", path)
+    _check_keys(
+        defaults, {"ack_timeout", "repeats", "send_retries", "retry_backoff"}, path, "defaults."
+    )
+    repeats = defaults.get("repeats", 1)
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 0:
+        raise ConfigError(
+            path, "defaults.repeats", f"expected a whole number >= 0, got {repeats!r}"
+        )
+    send_retries = defaults.get("send_retries", 3)
+    if not isinstance(send_retries, int) or isinstance(send_retries, bool) or send_retries < 0:
+        raise ConfigError(
+            path, "defaults.send_retries", f"expected a whole number >= 0, got {send_retries!r}"
+        )
+    return Config(
+        path=path,
+        listen=parse_listen(d.get("listen", "127.0.0.1:8787"), path, "daemon.listen"),
+        public_url=public_url.rstrip("/"),
+        database=base / str(d.get("database", "var/oncall.db")),
+        rotations_dir=base / str(d.get("rotations_dir", "rotations")),
+        sops_dir=base / str(d.get("sops_dir", "sops")),
+        timezone=parse_zone(d.get("timezone", "UTC"), path, "daemon.timezone"),
+        service_desk=(
+            parse_phone(d["service_desk"], path, "daemon.service_desk")
+            if d.get("service_desk")
+            else None
+        ),
+        twilio=_load_twilio(data, path, base, env),
+        defaults=Defaults(
+            ack_timeout=parse_duration(
+                defaults.get("ack_timeout", "5m"), path, "defaults.ack_timeout"
+            ),
+            repeats=repeats,
+            send_retries=send_retries,
+            retry_backoff=parse_duration(
+                defaults.get("retry_backoff", "2s"), path, "defaults.retry_backoff"
+            ),
+        ),
+        techs=_load_techs(data, path),
+    )
