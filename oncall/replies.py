@@ -1,0 +1,75 @@
+"""The SMS reply grammar: what a tech's text message means, as a pure function.
+
+ACK 12 | 12A | ACK      acknowledge incident 12 (bare ACK: the latest page to this phone)
+ESC 12                  escalate incident 12 to the next step now
+RES 12 [note]           resolve incident 12
+WHO                     who is on call now
+HELP                    the list of commands
+STOP, START, ...        carrier opt-out keywords: recorded, never commands
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ACK = re.compile(r"^(?:ack|acknowledge|acknowledged)\s*#?\s*(\d+)?$", re.IGNORECASE)
+_ACK_SHORT = re.compile(r"^#?(\d+)\s*a$", re.IGNORECASE)
+_ESC = re.compile(r"^(?:esc|escalate)\s*#?\s*(\d+)$", re.IGNORECASE)
+_RES = re.compile(r"^(?:res|resolve|resolved)\s*#?\s*(\d+)(?:\s+(.+))?$", re.IGNORECASE)
+_WHO = re.compile(r"^who$", re.IGNORECASE)
+_HELP = re.compile(r"^(?:help|info|\?)$", re.IGNORECASE)
+# Carrier keywords (Twilio's defaults): the carrier acts on these, so we only record them.
+_OPT_OUT = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "revoke"}
+_OPT_IN = {"start", "unstop", "yes"}
+_QUOTES = "\"'“”‘’`"
+
+HELP_TEXT = (
+    "oncall: ACK 12 (or 12A) acknowledge, ESC 12 escalate, RES 12 resolve, "
+    "WHO on call now. Bare ACK acks your latest page."
+)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a reply asks for. incident is None for bare ACK and commands without one."""
+
+    command: str  # ack | esc | res | who | help | opt_out | opt_in | unknown
+    incident: int | None = None
+    note: str = ""
+
+
+def _clean(body: str) -> str:
+    """Drop surrounding spaces, quotes and final punctuation; fold inner white space."""
+    text = body.strip().strip(_QUOTES).strip()
+    return re.sub(r"\s+", " ", text).rstrip(".!").strip()
+
+
+def parse_reply(body: str, opt_out_type: str | None = None) -> Reply:
+    """Read one inbound SMS body. opt_out_type is Twilio's OptOutType parameter, if sent."""
+    if opt_out_type:
+        kind = opt_out_type.strip().upper()
+        if kind == "STOP":
+            return Reply("opt_out")
+        if kind == "START":
+            return Reply("opt_in")
+        if kind == "HELP":
+            return Reply("help")
+    text = _clean(body)
+    keyword = text.lower()
+    if keyword in _OPT_OUT:
+        return Reply("opt_out")
+    if keyword in _OPT_IN:
+        return Reply("opt_in")
+    if match := _ACK.match(text) or _ACK_SHORT.match(text):
+        number = match.group(1)
+        return Reply("ack", int(number) if number else None)
+    if match := _ESC.match(text):
+        return Reply("esc", int(match.group(1)))
+    if match := _RES.match(text):
+        return Reply("res", int(match.group(1)), (match.group(2) or "").strip())
+    if _WHO.match(text):
+        return Reply("who")
+    if _HELP.match(text):
+        return Reply("help")
+    return Reply("unknown")

@@ -1,0 +1,311 @@
+"""SQLite storage: schema and migrations, the append-only event log, and the state tables.
+
+One file in WAL mode via sqlite-utils. Every state change happens inside `transaction()`,
+together with the event rows that record it, so the log and the state never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        client TEXT,
+        incident_id INTEGER,
+        actor TEXT NOT NULL,
+        message TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_incident ON events(incident_id);
+    CREATE INDEX events_client_ts ON events(client, ts);
+    CREATE INDEX events_ts ON events(ts);
+    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        client TEXT NOT NULL,
+        source TEXT,
+        severity TEXT,
+        summary TEXT,
+        host TEXT,
+        dedup_key TEXT,
+        status TEXT,
+        raw TEXT NOT NULL,
+        accepted INTEGER NOT NULL,
+        error TEXT,
+        decision TEXT,
+        incident_id INTEGER
+    );
+    CREATE INDEX alerts_client ON alerts(client, received_at);
+
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        client TEXT NOT NULL,
+        priority TEXT,
+        rule_id TEXT,
+        summary TEXT NOT NULL,
+        host TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        acked_at TEXT,
+        acked_by TEXT,
+        resolved_at TEXT,
+        resolved_by TEXT,
+        pass_number INTEGER NOT NULL DEFAULT 0,
+        step_index INTEGER NOT NULL DEFAULT 0,
+        alert_id INTEGER
+    );
+    CREATE INDEX incidents_state ON incidents(state);
+
+    CREATE TABLE pages (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        tech_id TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        pass_number INTEGER NOT NULL,
+        step_index INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        twilio_sid TEXT,
+        twilio_status TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX pages_incident ON pages(incident_id);
+    CREATE INDEX pages_phone ON pages(phone, created_at);
+    CREATE UNIQUE INDEX pages_sid ON pages(twilio_sid) WHERE twilio_sid IS NOT NULL;
+
+    CREATE TABLE timers (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        incident_id INTEGER NOT NULL,
+        ref INTEGER,
+        pass_number INTEGER,
+        step_index INTEGER,
+        due_at TEXT NOT NULL,
+        done_at TEXT,
+        outcome TEXT
+    );
+    CREATE INDEX timers_pending ON timers(done_at, due_at);
+
+    CREATE TABLE inbound_sms (
+        message_sid TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        from_phone TEXT NOT NULL,
+        to_phone TEXT,
+        body TEXT NOT NULL,
+        params TEXT NOT NULL,
+        handled_as TEXT
+    );
+    """,
+}
+
+
+def utcnow_text(instant: datetime) -> str:
+    """The one timestamp format stored: ISO 8601 UTC with microseconds (sorts as text)."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+class Store:
+    """The database. Not thread-safe: the daemon uses it from its event-loop thread only."""
+
+    def __init__(self, path: Path | str, *, durable: bool = True) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed page or deadline survives power loss, not only a crash.
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._depth = 0
+        self.migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Apply every migration newer than the file's user_version, each in a transaction."""
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path}: database schema {current} is newer than this oncall ({SCHEMA_VERSION})"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for statement in _split_sql(_MIGRATIONS[version]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version={version}")
+
+    # -- transactions -----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT; nested use joins the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # -- generic helpers --------------------------------------------------------------------
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        last_pk = self.db.table(table).insert(row).last_pk
+        assert isinstance(last_pk, int)
+        return last_pk
+
+    def update(self, table: str, row_id: int | str, changes: dict[str, Any]) -> None:
+        self.db.table(table).update(row_id, changes)
+
+    def one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> dict[str, Any] | None:
+        return next(iter(self.db.query(sql, params)), None)
+
+    def all(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+    # -- the event log ----------------------------------------------------------------------
+
+    def log(
+        self,
+        at: datetime,
+        kind: str,
+        message: str,
+        *,
+        actor: str = "system",
+        client: str | None = None,
+        incident_id: int | None = None,
+        **data: Any,
+    ) -> int:
+        """Append one event. `message` is the human sentence; `data` the details as JSON."""
+        return self.insert(
+            "events",
+            {
+                "ts": utcnow_text(at),
+                "kind": kind,
+                "client": client,
+                "incident_id": incident_id,
+                "actor": actor,
+                "message": message,
+                "data": json.dumps(data, default=str, sort_keys=True),
+            },
+        )
+
+    def events(
+        self,
+        *,
+        client: str | None = None,
+        since: datetime | None = None,
+        incident_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if client:
+            clauses.append("client = ?")
+            params.append(client)
+        if since:
+            clauses.append("ts >= ?")
+            params.append(utcnow_text(since))
+        if incident_id is not None:
+            clauses.append("incident_id = ?")
+            params.append(incident_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = f" LIMIT {int(limit)}" if limit else ""
+        rows = self.all(f"SELECT * FROM events {where} ORDER BY id{tail}", params)
+        for row in rows:
+            row["data"] = json.loads(row["data"])
+        return rows
+
+    # -- incidents, pages, timers -----------------------------------------------------------
+
+    def incident(self, incident_id: int) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+
+    def pages_for(self, incident_id: int) -> list[dict[str, Any]]:
+        return self.all("SELECT * FROM pages WHERE incident_id = ? ORDER BY id", (incident_id,))
+
+    def latest_page_to(self, phone: str) -> dict[str, Any] | None:
+        return self.one(
+            "SELECT * FROM pages WHERE phone = ? AND kind != 'notice' ORDER BY id DESC LIMIT 1",
+            (phone,),
+        )
+
+    def pending_timers(self) -> list[dict[str, Any]]:
+        return self.all("SELECT * FROM timers WHERE done_at IS NULL ORDER BY due_at, id")
+
+    def finish_timer(self, timer_id: int, at: datetime, outcome: str) -> None:
+        self.update("timers", timer_id, {"done_at": utcnow_text(at), "outcome": outcome})
+
+    def cancel_timers(
+        self, incident_id: int, at: datetime, outcome: str, kind: str | None = None
+    ) -> None:
+        sql = "UPDATE timers SET done_at = ?, outcome = ? WHERE incident_id = ? AND done_at IS NULL"
+        params: list[Any] = [utcnow_text(at), outcome, incident_id]
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        self.conn.execute(sql, params)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (BEGIN … END;) whole."""
+    statements: list[str] = []
+    buffer: list[str] = []
+    for line in script.strip().splitlines():
+        buffer.append(line)
+        text = "\n".join(buffer).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text)
+            buffer = []
+    if "".join(buffer).strip():
+        statements.append("\n".join(buffer))
+    return statements

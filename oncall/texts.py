@@ -1,0 +1,32 @@
+"""The words people read: page texts and SMS answers, kept short enough for one SMS segment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+SEGMENT = 160
+
+
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def page_text(
+    incident: int, client_name: str, priority: str | None, summary: str, host: str
+) -> str:
+    """The page: client, priority, what, the short number and how to reply."""
+    head = f"[{priority or 'P?'}] {client_name}: "
+    tail = f" #{incident} Reply ACK {incident}"
+    what = summary if not host or host.lower() in summary.lower() else f"{summary} ({host})"
+    return head + _fit(what, SEGMENT - len(head) - len(tail)) + tail
+
+
+def exhausted_text(incident: int, client_name: str, summary: str) -> str:
+    head = f"UNACKNOWLEDGED #{incident} {client_name}: "
+    tail = f". Nobody acknowledged. Reply ACK {incident} to take it"
+    return head + _fit(summary, SEGMENT - len(head) - len(tail)) + tail
+
+
+def local_time(instant: datetime, zone: ZoneInfo) -> str:
+    return instant.astimezone(zone).strftime("%a %H:%M %Z")
