@@ -45,6 +45,7 @@ _MIGRATIONS: dict[int, str] = {
         source TEXT,
         severity TEXT,
         summary TEXT,
+        details TEXT,
         host TEXT,
         dedup_key TEXT,
         status TEXT,

@@ -1,0 +1,310 @@
+"""The `oncall` command line: parse options, call the library, format the answer.
+
+Exit codes: 0 success, 1 the thing asked about failed or was not found, 2 bad usage or a
+configuration error (the message names the file and key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from xml.etree import ElementTree
+
+import click
+import pendulum
+
+from oncall.catalog import Catalog, check_all, load_catalog
+from oncall.classify import classify
+from oncall.clock import SystemClock
+from oncall.errors import ConfigError
+from oncall.escalation import START, Exhausted, plan_from
+from oncall.intake import AlertError, parse_generic
+from oncall.output import FORMATS, render
+from oncall.store import Store, parse_ts
+from oncall.timeline import render_incident
+
+DEFAULT_CONFIG = os.environ.get("ONCALL_CONFIG", "config.example.toml")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    envvar="ONCALL_CONFIG",
+    help="Path to config.toml.",
+)
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _catalog(config_path: Path) -> Catalog:
+    try:
+        return load_catalog(config_path)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+def _instant(value: str | None, catalog: Catalog) -> datetime:
+    """An ISO 8601 instant; a value without offset is read in daemon.timezone."""
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = pendulum.parse(value, tz=catalog.config.timezone.key)
+    except Exception as exc:  # pendulum raises several parser errors
+        _fail(f"cannot read time {value!r}: {exc}", 2)
+    if not isinstance(parsed, datetime):
+        _fail(f"{value!r} is not a date and time", 2)
+    return datetime.fromtimestamp(parsed.timestamp(), UTC)
+
+
+def _open_store(catalog: Catalog) -> Store:
+    if not catalog.config.database.exists():
+        _fail(f"no database at {catalog.config.database} (has the daemon run yet?)")
+    return Store(catalog.config.database)
+
+
+@click.group()
+@click.version_option(package_name="oncall")
+def main() -> None:
+    """oncall: after-hours paging for MSPs (rotations, SOPs, Twilio SMS, SQLite log)."""
+
+
+@main.command()
+@config_option
+@click.option("--log-level", default="info", show_default=True)
+def run(config_path: Path, log_level: str) -> None:
+    """Run the daemon: HTTP webhooks, escalation timers, Twilio (or the sandbox peer)."""
+    from oncall.daemon import Daemon, run_until_signalled
+    from oncall.logs import configure_logging
+
+    configure_logging(log_level)
+    catalog = _catalog(config_path)
+    echo = None
+    if catalog.config.twilio.mode == "sandbox":
+        echo = lambda line: click.echo(line, err=True)  # noqa: E731
+    daemon = Daemon(catalog, clock=SystemClock(), echo=echo)
+    try:
+        asyncio.run(run_until_signalled(daemon))
+    except OSError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@config_option
+def check(config_path: Path) -> None:
+    """Validate config, rotations and SOPs; print every problem with file and key."""
+    problems = check_all(config_path)
+    if problems:
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    catalog = _catalog(config_path)
+    click.echo(
+        f"OK: {len(catalog.techs)} techs, {len(catalog.rotations)} rotations "
+        f"({', '.join(sorted(catalog.rotations))}), {len(catalog.sops)} clients "
+        f"({', '.join(sorted(catalog.sops))})"
+    )
+
+
+@main.command()
+@config_option
+@click.argument("rotation", required=False)
+@click.option("--at", "at_text", help="ISO 8601 instant (default: now).")
+@format_option
+def who(config_path: Path, rotation: str | None, at_text: str | None, fmt: str) -> None:
+    """Who is on call now (or --at), for one rotation or all."""
+    catalog = _catalog(config_path)
+    at = _instant(at_text, catalog)
+    names = [rotation] if rotation else sorted(catalog.rotations)
+    if rotation and rotation not in catalog.rotations:
+        _fail(f"unknown rotation {rotation!r} (have: {', '.join(sorted(catalog.rotations))})")
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        techs = catalog.on_call(name, at)
+        if not techs:
+            rows.append({"rotation": name, "tech": "", "name": "(nobody: uncovered)", "phone": ""})
+        for tech in techs:
+            rows.append({"rotation": name, "tech": tech.id, "name": tech.name, "phone": tech.phone})
+    click.echo(render(rows, fmt, ["rotation", "tech", "name", "phone"]))
+    if any(not row["tech"] for row in rows):
+        sys.exit(1)
+
+
+@main.command()
+@config_option
+@click.option("--client", required=True, help="Client id (the SOP file name).")
+@click.option(
+    "--alert", "alert_file", required=True, type=click.File("rb"), help="Alert JSON file."
+)
+@click.option("--at", "at_text", help="ISO 8601 instant (default: now).")
+@format_option
+def explain(config_path: Path, client: str, alert_file: Any, at_text: str | None, fmt: str) -> None:
+    """Show what the daemon would decide for an alert, and why (touches no database)."""
+    catalog = _catalog(config_path)
+    sop = catalog.sops.get(client)
+    if sop is None:
+        _fail(f"unknown client {client!r} (have: {', '.join(sorted(catalog.sops))})")
+    try:
+        alert = parse_generic(client, alert_file.read())
+    except AlertError as exc:
+        _fail(f"bad alert: {exc}", 2)
+    at = _instant(at_text, catalog)
+    decision = classify(sop, alert, at)
+    result: dict[str, Any] = decision.to_dict() | {"client": client, "at": at.isoformat()}
+    if decision.action == "page":
+        plan = plan_from(sop.escalation, START, at, lambda step: catalog.step_tech_ids(step, at))
+        if isinstance(plan, Exhausted):
+            result["would_page"] = (
+                f"nobody on call; final contacts {', '.join(plan.final_contacts)}"
+            )
+        else:
+            result["would_page"] = ", ".join(catalog.techs[t].name for t in plan.tech_ids)
+    if fmt == "table":
+        for key, value in result.items():
+            click.echo(f"{key:>20}: {value}")
+    else:
+        click.echo(render([result], fmt))
+
+
+@main.command(name="log")
+@config_option
+@click.option("--client", help="Only this client.")
+@click.option("--since", "since_text", help="ISO 8601 instant.")
+@click.option("--incident", type=int, help="Only this incident.")
+@click.option("--limit", type=int, help="At most this many events.")
+@format_option
+def log_command(
+    config_path: Path,
+    client: str | None,
+    since_text: str | None,
+    incident: int | None,
+    limit: int | None,
+    fmt: str,
+) -> None:
+    """The escalation log: every alert, decision, page, reply and state change."""
+    catalog = _catalog(config_path)
+    since = _instant(since_text, catalog) if since_text else None
+    store = _open_store(catalog)
+    events = store.events(client=client, since=since, incident_id=incident, limit=limit)
+    zone = catalog.config.timezone
+    rows = [
+        {
+            "id": e["id"],
+            "time": parse_ts(e["ts"]).astimezone(zone).isoformat(timespec="seconds")
+            if fmt == "table"
+            else e["ts"],
+            "kind": e["kind"],
+            "client": e["client"] or "",
+            "incident": e["incident_id"] or "",
+            "actor": e["actor"],
+            "message": e["message"],
+            **({"data": json.dumps(e["data"], sort_keys=True)} if fmt != "table" else {}),
+        }
+        for e in events
+    ]
+    columns = ["id", "time", "kind", "client", "incident", "actor", "message"]
+    click.echo(render(rows, fmt, columns + ([] if fmt == "table" else ["data"])))
+
+
+@main.command()
+@config_option
+@click.argument("incident_id", type=int)
+def show(config_path: Path, incident_id: int) -> None:
+    """One incident's timeline, human readable."""
+    catalog = _catalog(config_path)
+    store = _open_store(catalog)
+    if store.incident(incident_id) is None:
+        _fail(f"no incident #{incident_id}")
+    click.echo(render_incident(store, incident_id, catalog.config.timezone))
+
+
+@main.group()
+def sop() -> None:
+    """Client SOPs."""
+
+
+@sop.command(name="show")
+@config_option
+@click.argument("client")
+def sop_show(config_path: Path, client: str) -> None:
+    """Print a client's runbook."""
+    catalog = _catalog(config_path)
+    found = catalog.sops.get(client)
+    if found is None:
+        _fail(f"unknown client {client!r} (have: {', '.join(sorted(catalog.sops))})")
+    click.echo(f"# {found.name} ({found.id}) — {found.path}\n")
+    click.echo(found.runbook.strip())
+
+
+@main.command()
+@config_option
+@click.option("--ack-timeout", default=3.0, show_default=True, help="Seconds each step waits.")
+def demo(config_path: Path, ack_timeout: float) -> None:
+    """Run the scripted after-hours scenario locally (sandbox) and check every step."""
+    from oncall.demo import run_demo
+
+    catalog = _catalog(config_path)
+    ok = asyncio.run(run_demo(catalog, ack_timeout=ack_timeout, say=click.echo))
+    sys.exit(0 if ok else 1)
+
+
+@main.group()
+def sandbox() -> None:
+    """Play a tech's phone against a daemon running in sandbox mode."""
+
+
+@sandbox.command(name="reply")
+@config_option
+@click.option("--from", "from_", required=True, help="The tech's phone number (E.164).")
+@click.option("--url", help="Where the daemon listens (default: daemon.listen from config).")
+@click.argument("body")
+def sandbox_reply(config_path: Path, from_: str, url: str | None, body: str) -> None:
+    """Send a correctly signed inbound SMS to the running daemon, print its answer."""
+    import httpx
+
+    from oncall.config import parse_phone
+    from oncall.sandbox import inbound_sms_params, send_inbound_sms_sync
+
+    catalog = _catalog(config_path)
+    config = catalog.config
+    host, port = config.listen
+    post_url = (url or f"http://{host}:{port}").rstrip("/") + "/twilio/sms"
+    try:
+        phone = parse_phone(from_, None, "--from")
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    params = inbound_sms_params(
+        from_=phone,
+        to=config.twilio.from_number,
+        body=body,
+        account_sid=config.twilio.account_sid,
+    )
+    try:
+        response = send_inbound_sms_sync(
+            post_url=post_url,
+            signed_url=config.public_url + "/twilio/sms",
+            auth_token=config.twilio.auth_token,
+            params=params,
+        )
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the daemon at {post_url}: {exc}")
+    if response.status_code != 200:
+        _fail(f"daemon answered {response.status_code}: {response.text}")
+    answers = [m.text or "" for m in ElementTree.fromstring(response.text).iter("Message")]
+    click.echo("\n".join(answers) if answers else "(no answer)")
+
+
+if __name__ == "__main__":
+    main()

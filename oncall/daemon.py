@@ -1,0 +1,146 @@
+"""The daemon: one asyncio loop running the HTTP server, the timer wheel and (in sandbox mode)
+the local Twilio peer; signal handling and reload with keep-last-good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+import structlog
+
+from oncall.catalog import Catalog, catalog_for
+from oncall.clock import Clock, SystemClock
+from oncall.config import load_config
+from oncall.engine import Engine
+from oncall.errors import ConfigError
+from oncall.notify import Notifier
+from oncall.sandbox import SandboxPeer
+from oncall.serving import RunningServer, start_server
+from oncall.store import Store
+from oncall.web import create_app
+
+log = structlog.get_logger(__name__)
+
+
+class Daemon:
+    """Start, run and stop every part of one oncall process."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
+        echo: Callable[[str], None] | None = None,
+        durable: bool = True,
+    ) -> None:
+        self.catalog = catalog
+        self.clock = clock or SystemClock()
+        self.env = dict(os.environ) if env is None else dict(env)
+        self.echo = echo
+        self.durable = durable
+        self.sandbox: SandboxPeer | None = None
+        self._sandbox_server: RunningServer | None = None
+        self._http: RunningServer | None = None
+        self._wheel_task: asyncio.Task[None] | None = None
+        self.engine: Engine | None = None
+        self.store: Store | None = None
+        self.notifier: Notifier | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._http is not None
+        return self._http.url
+
+    async def start(self) -> None:
+        config = self.catalog.config
+        self.store = Store(config.database, durable=self.durable)
+        api_base = config.twilio.api_base_url
+        if config.twilio.mode == "sandbox" and api_base is None:
+            names = {tech.phone: tech.name for tech in config.techs.values()}
+            self.sandbox = SandboxPeer(
+                config.twilio.account_sid, config.twilio.auth_token, echo=self.echo, names=names
+            )
+            host, port = config.twilio.sandbox_listen
+            self._sandbox_server = await start_server(self.sandbox.app, host, port)
+            api_base = self._sandbox_server.url
+            log.info("sandbox.started", url=api_base)
+        self.notifier = Notifier(config.twilio, api_base_url=api_base)
+        self.engine = Engine(self.catalog, self.store, self.notifier, self.clock)
+        rearmed = self.engine.rearm()
+        self._wheel_task = asyncio.get_running_loop().create_task(self.engine.wheel.run())
+        host, port = config.listen
+        self._http = await start_server(create_app(self.engine), host, port)
+        log.info(
+            "daemon.ready",
+            listen=self._http.url,
+            public_url=config.public_url,
+            mode=config.twilio.mode,
+            database=str(config.database),
+            rearmed_timers=rearmed,
+            clients=sorted(self.catalog.sops),
+            rotations=sorted(self.catalog.rotations),
+        )
+
+    async def stop(self) -> None:
+        """Finish in-flight requests, let running timers finish, close everything."""
+        if self._http is not None:
+            await self._http.stop()
+        if self.engine is not None:
+            await self.engine.wheel.stop()
+        if self._wheel_task is not None:
+            await self._wheel_task
+        if self.notifier is not None:
+            await self.notifier.close()
+        if self._sandbox_server is not None:
+            await self._sandbox_server.stop()
+        if self.sandbox is not None:
+            await self.sandbox.aclose()
+        if self.store is not None:
+            self.store.close()
+        log.info("daemon.stopped")
+
+    def reload(self) -> bool:
+        """Re-read config, rotations and SOPs; keep the last good ones if anything is wrong."""
+        assert self.engine is not None
+        try:
+            config = load_config(self.catalog.config.path, self.env)
+            fresh = catalog_for(config, self.env)
+        except ConfigError as exc:
+            log.error("reload.failed", error=str(exc), kept="last good configuration")
+            return False
+        old = self.catalog.config
+        # Where the daemon listens and which database it holds cannot change without a restart.
+        kept = replace(
+            fresh.config,
+            listen=old.listen,
+            database=old.database,
+            twilio=replace(fresh.config.twilio, sandbox_listen=old.twilio.sandbox_listen),
+        )
+        self.catalog = replace(fresh, config=kept)
+        self.engine.catalog = self.catalog
+        log.info(
+            "reload.ok", clients=sorted(self.catalog.sops), rotations=sorted(self.catalog.rotations)
+        )
+        return True
+
+
+async def run_until_signalled(daemon: Daemon) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload)
+    await daemon.start()
+    try:
+        await stop.wait()
+        log.info("daemon.stopping")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await daemon.stop()

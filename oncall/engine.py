@@ -1,0 +1,753 @@
+"""The engine: the imperative shell around the pure core.
+
+It records every inbound event, asks the core what to do (classify, escalation, replies),
+commits the outcome together with its log events in one SQLite transaction, and only then
+arms timers and talks to Twilio. Timers re-read the incident before acting, so a page or a
+deadline is never acted on twice and a CLI or SMS acknowledgment always wins.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from oncall import escalation, texts
+from oncall.catalog import Catalog
+from oncall.classify import Decision, classify
+from oncall.clock import Clock
+from oncall.config import Tech
+from oncall.escalation import Exhausted, Position, StepPlan
+from oncall.intake import Alert
+from oncall.notify import Notifier, SendError
+from oncall.replies import HELP_TEXT, Reply, parse_reply
+from oncall.sops import Sop
+from oncall.store import Store, parse_ts, utcnow_text
+from oncall.timers import TimerWheel
+
+log = structlog.get_logger(__name__)
+
+SEND = "send"
+STEP_TIMEOUT = "step_timeout"
+FAILED_STATUSES = {"failed", "undelivered"}
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    alert_id: int
+    decision: Decision
+    incident_id: int | None
+
+
+class Engine:
+    """Owns the store, the timer wheel and the Twilio client for one daemon."""
+
+    def __init__(
+        self, catalog: Catalog, store: Store, notifier: Notifier | None, clock: Clock
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.notifier = notifier
+        self.clock = clock
+        self.wheel = TimerWheel(clock, self._fire)
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def rearm(self) -> int:
+        """Arm every pending deadline from SQLite; overdue ones fire at once."""
+        rows = self.store.pending_timers()
+        for row in rows:
+            self.wheel.arm(row["id"], parse_ts(row["due_at"]))
+        return len(rows)
+
+    def _arm(self, timers: list[tuple[int, datetime]]) -> None:
+        for timer_id, due in timers:
+            self.wheel.arm(timer_id, due)
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    def reject_alert(self, client: str, raw: bytes, reason: str) -> int:
+        """Keep a body we could not read, so nothing sent to us is lost."""
+        now = self.clock.now()
+        with self.store.transaction():
+            alert_id = self.store.insert(
+                "alerts",
+                {
+                    "received_at": utcnow_text(now),
+                    "client": client,
+                    "raw": raw.decode("utf-8", "replace"),
+                    "accepted": 0,
+                    "error": reason,
+                },
+            )
+            self.store.log(
+                now, "alert.rejected", f"alert rejected: {reason}", client=client, alert_id=alert_id
+            )
+        return alert_id
+
+    def receive_alert(self, alert: Alert, raw: bytes) -> AlertOutcome:
+        """Record, classify and (if it is an after-hours emergency) open and page an incident."""
+        now = self.clock.now()
+        sop = self.catalog.sops[alert.client]
+        decision = classify(sop, alert, now)
+        timers: list[tuple[int, datetime]] = []
+        incident_id: int | None = None
+        with self.store.transaction():
+            alert_id = self.store.insert(
+                "alerts",
+                {
+                    "received_at": utcnow_text(now),
+                    **alert.to_dict(),
+                    "raw": raw.decode("utf-8", "replace"),
+                    "accepted": 1,
+                    "decision": json.dumps(decision.to_dict(), default=str),
+                },
+            )
+            self.store.log(
+                now,
+                "alert.received",
+                f"{alert.severity} alert from {alert.source}: {alert.summary}",
+                client=alert.client,
+                alert_id=alert_id,
+                alert=alert.to_dict(),
+            )
+            self.store.log(
+                now,
+                f"decision.{decision.action}",
+                decision.reason,
+                client=alert.client,
+                alert_id=alert_id,
+                decision=decision.to_dict(),
+            )
+            if decision.action == "page":
+                incident_id = self.store.insert(
+                    "incidents",
+                    {
+                        "client": alert.client,
+                        "priority": decision.priority,
+                        "rule_id": decision.rule_id,
+                        "summary": alert.summary,
+                        "host": alert.host,
+                        "state": escalation.PAGING,
+                        "opened_at": utcnow_text(now),
+                        "alert_id": alert_id,
+                    },
+                )
+                self.store.update("alerts", alert_id, {"incident_id": incident_id})
+                self.store.log(
+                    now,
+                    "incident.opened",
+                    f"incident #{incident_id} opened ({decision.priority}, rule {decision.rule_id})",
+                    client=alert.client,
+                    incident_id=incident_id,
+                    alert_id=alert_id,
+                )
+                plan = escalation.plan_from(sop.escalation, escalation.START, now, self._who(now))
+                timers = self._apply_plan(incident_id, sop, plan, now, "alert")
+        self._arm(timers)
+        log.info(
+            "alert.received",
+            client=alert.client,
+            alert_id=alert_id,
+            action=decision.action,
+            incident_id=incident_id,
+        )
+        return AlertOutcome(alert_id, decision, incident_id)
+
+    # -- escalation -------------------------------------------------------------------------
+
+    def _who(self, at: datetime) -> Any:
+        return lambda step: self.catalog.step_tech_ids(step, at)
+
+    def _apply_plan(
+        self,
+        incident_id: int,
+        sop: Sop,
+        plan: StepPlan | Exhausted,
+        now: datetime,
+        why: str,
+    ) -> list[tuple[int, datetime]]:
+        """Store the next step's pages and deadline (inside the caller's transaction)."""
+        incident = self.store.incident(incident_id)
+        assert incident is not None
+        for reason in plan.skipped:
+            self.store.log(
+                now, "escalation.skipped", reason, client=sop.id, incident_id=incident_id
+            )
+            log.warning("escalation.uncovered", incident_id=incident_id, reason=reason)
+        timers: list[tuple[int, datetime]] = []
+        if isinstance(plan, StepPlan):
+            position = plan.position
+            self.store.update(
+                "incidents",
+                incident_id,
+                {
+                    "state": escalation.PAGING,
+                    "pass_number": position.pass_number,
+                    "step_index": position.step_index,
+                },
+            )
+            names = ", ".join(self.catalog.techs[t].name for t in plan.tech_ids)
+            self.store.log(
+                now,
+                "escalation.step",
+                f"{position.label()} ({escalation.step_name(plan.step)}): paging {names}; "
+                f"ack timeout {plan.step.ack_timeout}",
+                client=sop.id,
+                incident_id=incident_id,
+                why=why,
+                pass_number=position.pass_number,
+                step_index=position.step_index,
+                techs=list(plan.tech_ids),
+                deadline=utcnow_text(plan.deadline),
+            )
+            body = texts.page_text(
+                incident_id, sop.name, incident["priority"], incident["summary"], incident["host"]
+            )
+            for tech_id in plan.tech_ids:
+                timers.append(self._queue_page(incident_id, tech_id, "page", position, body, now))
+            timer_id = self.store.insert(
+                "timers",
+                {
+                    "kind": STEP_TIMEOUT,
+                    "incident_id": incident_id,
+                    "pass_number": position.pass_number,
+                    "step_index": position.step_index,
+                    "due_at": utcnow_text(plan.deadline),
+                },
+            )
+            timers.append((timer_id, plan.deadline))
+            return timers
+        # Exhausted: every step and repeat went unanswered.
+        self.store.update("incidents", incident_id, {"state": escalation.EXHAUSTED})
+        self.store.log(
+            now,
+            "incident.exhausted",
+            f"nobody acknowledged incident #{incident_id}; paging final contacts "
+            f"{', '.join(plan.final_contacts) or '(none configured)'}",
+            client=sop.id,
+            incident_id=incident_id,
+        )
+        log.error("incident.exhausted", incident_id=incident_id, client=sop.id)
+        body = texts.exhausted_text(incident_id, sop.name, incident["summary"])
+        position = Position(incident["pass_number"], incident["step_index"])
+        for tech_id in plan.final_contacts:
+            if tech_id in self.catalog.techs:
+                timers.append(
+                    self._queue_page(incident_id, tech_id, "exhausted", position, body, now)
+                )
+        return timers
+
+    def _queue_page(
+        self,
+        incident_id: int,
+        tech_id: str,
+        kind: str,
+        position: Position,
+        body: str,
+        now: datetime,
+    ) -> tuple[int, datetime]:
+        """An outbox row plus a send timer due now: the send survives a crash before it leaves."""
+        tech = self.catalog.techs[tech_id]
+        page_id = self.store.insert(
+            "pages",
+            {
+                "incident_id": incident_id,
+                "tech_id": tech.id,
+                "phone": tech.phone,
+                "channel": "sms",
+                "kind": kind,
+                "pass_number": position.pass_number,
+                "step_index": position.step_index,
+                "body": body,
+                "state": "pending",
+                "created_at": utcnow_text(now),
+                "updated_at": utcnow_text(now),
+            },
+        )
+        timer_id = self.store.insert(
+            "timers",
+            {"kind": SEND, "incident_id": incident_id, "ref": page_id, "due_at": utcnow_text(now)},
+        )
+        return timer_id, now
+
+    def _escalate(
+        self, incident: dict[str, Any], now: datetime, why: str
+    ) -> list[tuple[int, datetime]]:
+        """Move to the next step now (timeout, ESC, or every page of the step failed)."""
+        sop = self.catalog.sops.get(incident["client"])
+        if sop is None:
+            self.store.log(
+                now,
+                "escalation.error",
+                f"client {incident['client']} has no SOP any more; cannot escalate",
+                client=incident["client"],
+                incident_id=incident["id"],
+            )
+            log.error("escalation.no_sop", incident_id=incident["id"])
+            return []
+        self.store.cancel_timers(incident["id"], now, "superseded", kind=STEP_TIMEOUT)
+        current = Position(incident["pass_number"], incident["step_index"])
+        plan = escalation.after_timeout(sop.escalation, current, now, self._who(now))
+        return self._apply_plan(incident["id"], sop, plan, now, why)
+
+    # -- timers -----------------------------------------------------------------------------
+
+    async def _fire(self, timer_id: int) -> None:
+        timer = self.store.one("SELECT * FROM timers WHERE id = ?", (timer_id,))
+        if timer is None or timer["done_at"] is not None:
+            return
+        if timer["kind"] == SEND:
+            await self._send(timer)
+        elif timer["kind"] == STEP_TIMEOUT:
+            self._step_timeout(timer)
+
+    def _step_timeout(self, timer: dict[str, Any]) -> None:
+        now = self.clock.now()
+        timers: list[tuple[int, datetime]] = []
+        with self.store.transaction():
+            incident = self.store.incident(timer["incident_id"])
+            current = incident is not None and (
+                incident["state"] == escalation.PAGING
+                and (incident["pass_number"], incident["step_index"])
+                == (timer["pass_number"], timer["step_index"])
+            )
+            if not current or incident is None:
+                self.store.finish_timer(timer["id"], now, "stale")
+                return
+            self.store.finish_timer(timer["id"], now, "fired")
+            self.store.log(
+                now,
+                "escalation.timeout",
+                f"no acknowledgment for {Position(timer['pass_number'], timer['step_index']).label()}",
+                client=incident["client"],
+                incident_id=incident["id"],
+                late_seconds=(now - parse_ts(timer["due_at"])).total_seconds(),
+            )
+            timers = self._escalate(incident, now, "timeout")
+        self._arm(timers)
+
+    async def _send(self, timer: dict[str, Any]) -> None:
+        page = self.store.one("SELECT * FROM pages WHERE id = ?", (timer["ref"],))
+        incident = self.store.incident(timer["incident_id"])
+        now = self.clock.now()
+        if page is None or incident is None or page["state"] != "pending":
+            with self.store.transaction():
+                self.store.finish_timer(timer["id"], now, "skipped")
+            return
+        if incident["state"] in (escalation.ACKNOWLEDGED, escalation.RESOLVED):
+            with self.store.transaction():
+                self.store.update(
+                    "pages", page["id"], {"state": "cancelled", "updated_at": utcnow_text(now)}
+                )
+                self.store.finish_timer(timer["id"], now, "cancelled")
+            return
+        assert self.notifier is not None, "sending needs a Twilio client"
+        callback = f"{self.catalog.config.public_url}/twilio/status?page={page['id']}"
+        try:
+            sent = await self.notifier.send_sms(
+                page["phone"], page["body"], status_callback=callback
+            )
+        except SendError as exc:
+            self._send_failed(timer, page, exc)
+            return
+        now = self.clock.now()
+        tech = self.catalog.techs.get(page["tech_id"])
+        with self.store.transaction():
+            self.store.update(
+                "pages",
+                page["id"],
+                {
+                    "state": "sent",
+                    "attempts": page["attempts"] + 1,
+                    "twilio_sid": sent.sid,
+                    "twilio_status": sent.status,
+                    "sent_at": utcnow_text(now),
+                    "updated_at": utcnow_text(now),
+                },
+            )
+            self.store.finish_timer(timer["id"], now, "sent")
+            self.store.log(
+                now,
+                "page.sent",
+                f"SMS to {tech.name if tech else page['tech_id']} ({page['phone']}): {page['body']}",
+                client=incident["client"],
+                incident_id=incident["id"],
+                page_id=page["id"],
+                sid=sent.sid,
+                tech=page["tech_id"],
+            )
+        log.info("page.sent", incident_id=incident["id"], page_id=page["id"], sid=sent.sid)
+
+    def _send_failed(self, timer: dict[str, Any], page: dict[str, Any], exc: SendError) -> None:
+        now = self.clock.now()
+        settings = self.catalog.config.defaults
+        attempts = page["attempts"] + 1
+        timers: list[tuple[int, datetime]] = []
+        with self.store.transaction():
+            self.store.finish_timer(timer["id"], now, "error")
+            if exc.transient and attempts < settings.send_retries:
+                due = now + settings.retry_backoff * (2 ** (attempts - 1))
+                self.store.update(
+                    "pages",
+                    page["id"],
+                    {"attempts": attempts, "error": str(exc), "updated_at": utcnow_text(now)},
+                )
+                retry_id = self.store.insert(
+                    "timers",
+                    {
+                        "kind": SEND,
+                        "incident_id": page["incident_id"],
+                        "ref": page["id"],
+                        "due_at": utcnow_text(due),
+                    },
+                )
+                timers.append((retry_id, due))
+                self.store.log(
+                    now,
+                    "page.retry",
+                    f"attempt {attempts} to reach Twilio for {page['tech_id']} failed ({exc}); retrying at {utcnow_text(due)}",
+                    incident_id=page["incident_id"],
+                    page_id=page["id"],
+                )
+                log.warning("page.retry", page_id=page["id"], attempt=attempts, error=str(exc))
+            else:
+                timers = self._page_failed(page, attempts, str(exc), now)
+        self._arm(timers)
+
+    def _page_failed(
+        self, page: dict[str, Any], attempts: int, error: str, now: datetime
+    ) -> list[tuple[int, datetime]]:
+        """A page that will never arrive: if its whole step failed, escalate now (in a txn)."""
+        self.store.update(
+            "pages",
+            page["id"],
+            {
+                "state": "failed",
+                "attempts": attempts,
+                "error": error,
+                "updated_at": utcnow_text(now),
+            },
+        )
+        incident = self.store.incident(page["incident_id"])
+        assert incident is not None
+        self.store.log(
+            now,
+            "page.failed",
+            f"page to {page['tech_id']} failed: {error}",
+            client=incident["client"],
+            incident_id=incident["id"],
+            page_id=page["id"],
+        )
+        log.error("page.failed", page_id=page["id"], tech=page["tech_id"], error=error)
+        step_pages = self.store.all(
+            "SELECT state FROM pages WHERE incident_id = ? AND kind = 'page' AND pass_number = ? AND step_index = ?",
+            (incident["id"], incident["pass_number"], incident["step_index"]),
+        )
+        same_step = (page["pass_number"], page["step_index"]) == (
+            incident["pass_number"],
+            incident["step_index"],
+        )
+        if (
+            page["kind"] == "page"
+            and same_step
+            and incident["state"] == escalation.PAGING
+            and all(p["state"] == "failed" for p in step_pages)
+        ):
+            return self._escalate(incident, now, "delivery failed")
+        return []
+
+    # -- Twilio status callbacks ------------------------------------------------------------
+
+    def receive_status(self, page_id: int | None, params: dict[str, str]) -> None:
+        now = self.clock.now()
+        sid = params.get("MessageSid") or params.get("SmsSid") or params.get("CallSid") or ""
+        status = (
+            params.get("MessageStatus") or params.get("SmsStatus") or params.get("CallStatus") or ""
+        ).lower()
+        error_code = params.get("ErrorCode")
+        timers: list[tuple[int, datetime]] = []
+        with self.store.transaction():
+            page = None
+            if sid:
+                page = self.store.one("SELECT * FROM pages WHERE twilio_sid = ?", (sid,))
+            if page is None and page_id is not None:
+                page = self.store.one("SELECT * FROM pages WHERE id = ?", (page_id,))
+            self.store.log(
+                now,
+                "page.status",
+                f"delivery status {status or '?'} for {sid or 'unknown message'}"
+                + (f" (error {error_code})" if error_code else ""),
+                incident_id=page["incident_id"] if page else None,
+                page_id=page["id"] if page else None,
+                sid=sid,
+                status=status,
+                error_code=error_code,
+            )
+            if page is None:
+                return
+            self.store.update(
+                "pages",
+                page["id"],
+                {"twilio_status": status, "updated_at": utcnow_text(now)}
+                | ({"error": f"Twilio error {error_code}"} if error_code else {}),
+            )
+            if status in FAILED_STATUSES and page["state"] != "failed":
+                timers = self._page_failed(
+                    page, page["attempts"], f"Twilio reported {status} (error {error_code})", now
+                )
+        self._arm(timers)
+
+    # -- SMS replies ------------------------------------------------------------------------
+
+    def receive_sms(self, params: dict[str, str]) -> str | None:
+        """Record one inbound SMS and act on it; the return value is the SMS answer, if any."""
+        now = self.clock.now()
+        sid = params.get("MessageSid") or params.get("SmsSid") or ""
+        phone = params.get("From", "")
+        body = params.get("Body", "")
+        timers: list[tuple[int, datetime]] = []
+        answer: str | None = None
+        with self.store.transaction():
+            if self.store.one("SELECT 1 FROM inbound_sms WHERE message_sid = ?", (sid,)):
+                self.store.log(
+                    now,
+                    "sms.duplicate",
+                    f"duplicate delivery of {sid} ignored",
+                    actor=phone,
+                    sid=sid,
+                )
+                return None
+            self.store.insert(
+                "inbound_sms",
+                {
+                    "message_sid": sid,
+                    "received_at": utcnow_text(now),
+                    "from_phone": phone,
+                    "to_phone": params.get("To"),
+                    "body": body,
+                    "params": json.dumps(params, sort_keys=True),
+                },
+            )
+            reply = parse_reply(body, params.get("OptOutType"))
+            tech = self.catalog.config.tech_by_phone(phone)
+            actor = tech.id if tech else phone
+            incident_id: int | None = None
+            if reply.command == "opt_out":
+                handled = "opt_out"
+            elif reply.command == "opt_in":
+                handled = "opt_in"
+            elif tech is None:
+                handled = "unknown_sender"
+            else:
+                handled, answer, timers, incident_id = self._command(tech, reply, now)
+            client = self._client_of(incident_id)
+            self.store.log(
+                now,
+                "sms.received",
+                f"SMS from {actor}: {body!r} ({handled})",
+                actor=actor,
+                client=client,
+                incident_id=incident_id,
+                sid=sid,
+                command=reply.command,
+                handled_as=handled,
+            )
+            if handled == "opt_out":
+                self.store.log(
+                    now,
+                    "sms.opt_out",
+                    f"{actor} sent a carrier opt-out ({body.strip()!r}): Twilio will not deliver "
+                    "pages to this phone until they text START",
+                    actor=actor,
+                )
+                log.warning("sms.opt_out", actor=actor)
+            elif handled == "unknown_sender":
+                log.warning("sms.unknown_sender", phone=phone)
+            self.store.update("inbound_sms", sid, {"handled_as": handled})
+            if answer:
+                self.store.log(
+                    now,
+                    "sms.answer",
+                    f"answered {actor}: {answer}",
+                    client=client,
+                    incident_id=incident_id,
+                    to=phone,
+                )
+        self._arm(timers)
+        return answer
+
+    def _client_of(self, incident_id: int | None) -> str | None:
+        incident = self.store.incident(incident_id) if incident_id is not None else None
+        return incident["client"] if incident else None
+
+    def _command(
+        self, tech: Tech, reply: Reply, now: datetime
+    ) -> tuple[str, str, list[tuple[int, datetime]], int | None]:
+        if reply.command == "help":
+            return "help", HELP_TEXT, [], None
+        if reply.command == "unknown":
+            return "unknown", "Not understood. " + HELP_TEXT, [], None
+        if reply.command == "who":
+            return "who", self._who_text(now), [], None
+        incident_id = reply.incident
+        if incident_id is None:
+            latest = self.store.latest_page_to(tech.phone)
+            if latest is None:
+                return "no_incident", "You have no page to acknowledge.", [], None
+            incident_id = latest["incident_id"]
+        incident = self.store.incident(incident_id)
+        if incident is None:
+            return "no_incident", f"There is no incident #{incident_id}.", [], None
+        sop = self.catalog.sops.get(incident["client"])
+        paged = {p["tech_id"] for p in self.store.pages_for(incident_id)}
+        finals = sop.escalation.final_contacts if sop else ()
+        if not escalation.may_act(tech.id, paged, finals):
+            self.store.log(
+                now,
+                "sms.unauthorised",
+                f"{tech.id} may not act on #{incident_id} (not paged for it)",
+                actor=tech.id,
+                client=incident["client"],
+                incident_id=incident_id,
+            )
+            return (
+                "unauthorised",
+                f"You were not paged for #{incident_id}; nothing changed.",
+                [],
+                incident_id,
+            )
+        if reply.command == "ack":
+            outcome = self.acknowledge(incident, tech.id, now)
+        elif reply.command == "esc":
+            outcome = self.escalate_now(incident, tech.id, now)
+        else:
+            outcome = self.resolve(incident, tech.id, now, reply.note)
+        return (*outcome, incident_id)
+
+    def _who_text(self, now: datetime) -> str:
+        parts = []
+        for name in sorted(self.catalog.rotations):
+            people = ", ".join(t.name for t in self.catalog.on_call(name, now)) or "nobody"
+            parts.append(f"{name}: {people}")
+        return "On call now: " + "; ".join(parts)
+
+    # -- state changes (SMS, CLI) -----------------------------------------------------------
+
+    def acknowledge(
+        self, incident: dict[str, Any], actor: str, now: datetime
+    ) -> tuple[str, str, list[tuple[int, datetime]]]:
+        number = incident["id"]
+        if not escalation.can_acknowledge(incident["state"]):
+            if incident["state"] == escalation.ACKNOWLEDGED:
+                who = self.catalog.techs.get(incident["acked_by"])
+                return (
+                    "already",
+                    (
+                        f"#{number} was already acknowledged by {who.name if who else incident['acked_by']} "
+                        f"at {texts.local_time(parse_ts(incident['acked_at']), self.catalog.config.timezone)}."
+                    ),
+                    [],
+                )
+            return "already", f"#{number} is already resolved.", []
+        self.store.update(
+            "incidents",
+            number,
+            {"state": escalation.ACKNOWLEDGED, "acked_at": utcnow_text(now), "acked_by": actor},
+        )
+        self._stop_paging(number, now, "acknowledged")
+        self.store.log(
+            now,
+            "incident.acknowledged",
+            f"#{number} acknowledged by {actor}",
+            actor=actor,
+            client=incident["client"],
+            incident_id=number,
+        )
+        log.info("incident.acknowledged", incident_id=number, actor=actor)
+        return (
+            "ack",
+            (
+                f"Acknowledged #{number}: {incident['summary']}. You own it. "
+                f"RES {number} when resolved, ESC {number} to escalate."
+            ),
+            [],
+        )
+
+    def escalate_now(
+        self, incident: dict[str, Any], actor: str, now: datetime
+    ) -> tuple[str, str, list[tuple[int, datetime]]]:
+        number = incident["id"]
+        if not escalation.can_escalate(incident["state"]):
+            return "already", f"#{number} is resolved; nothing to escalate.", []
+        self.store.log(
+            now,
+            "incident.escalated",
+            f"#{number} escalated by {actor}",
+            actor=actor,
+            client=incident["client"],
+            incident_id=number,
+        )
+        if incident["state"] == escalation.EXHAUSTED:
+            return (
+                "esc",
+                f"#{number}: every step has been paged already; final contacts were told.",
+                [],
+            )
+        timers = self._escalate(incident, now, f"escalated by {actor}")
+        after = self.store.incident(number)
+        assert after is not None
+        if after["state"] == escalation.EXHAUSTED:
+            return "esc", f"Escalated #{number}: no further steps; final contacts paged.", timers
+        paged = [
+            p["tech_id"]
+            for p in self.store.pages_for(number)
+            if (p["pass_number"], p["step_index"]) == (after["pass_number"], after["step_index"])
+        ]
+        names = ", ".join(
+            self.catalog.techs[t].name for t in dict.fromkeys(paged) if t in self.catalog.techs
+        )
+        return "esc", f"Escalated #{number}: paging {names}.", timers
+
+    def resolve(
+        self, incident: dict[str, Any], actor: str, now: datetime, note: str = ""
+    ) -> tuple[str, str, list[tuple[int, datetime]]]:
+        number = incident["id"]
+        if not escalation.can_resolve(incident["state"]):
+            return "already", f"#{number} is already resolved.", []
+        changes: dict[str, Any] = {
+            "state": escalation.RESOLVED,
+            "resolved_at": utcnow_text(now),
+            "resolved_by": actor,
+        }
+        if incident["acked_at"] is None:
+            changes |= {"acked_at": utcnow_text(now), "acked_by": actor}
+        self.store.update("incidents", number, changes)
+        self._stop_paging(number, now, "resolved")
+        self.store.log(
+            now,
+            "incident.resolved",
+            f"#{number} resolved by {actor}" + (f": {note}" if note else ""),
+            actor=actor,
+            client=incident["client"],
+            incident_id=number,
+            note=note,
+        )
+        log.info("incident.resolved", incident_id=number, actor=actor)
+        return "res", f"Resolved #{number}.", []
+
+    def _stop_paging(self, incident_id: int, now: datetime, why: str) -> None:
+        """Cancel the step deadline and every page not yet handed to Twilio."""
+        pending = self.store.all(
+            "SELECT id FROM timers WHERE incident_id = ? AND done_at IS NULL", (incident_id,)
+        )
+        self.store.cancel_timers(incident_id, now, why)
+        for row in pending:
+            self.wheel.cancel(row["id"])
+        self.store.conn.execute(
+            "UPDATE pages SET state = 'cancelled', updated_at = ? WHERE incident_id = ? AND state = 'pending'",
+            (utcnow_text(now), incident_id),
+        )

@@ -1,0 +1,150 @@
+"""HTTP routes: thin handlers that parse, check who is calling, hand over to the engine, answer.
+
+Bad input gets a 4xx with a reason, never a 500. Twilio webhooks must carry a valid
+X-Twilio-Signature computed over `public_url` + path; alert webhooks need the client's secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from oncall.engine import Engine
+from oncall.intake import AlertError, parse_generic
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY = 256 * 1024
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status)
+
+
+async def _read_body(request: Request) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    body = await request.body()
+    return None if len(body) > MAX_BODY else body
+
+
+def create_app(engine: Engine) -> Starlette:
+    """Build the daemon's ASGI app around one engine."""
+
+    def config() -> Any:
+        return engine.catalog.config
+
+    async def healthz(request: Request) -> Response:
+        open_incidents = engine.store.one(
+            "SELECT count(*) AS n FROM incidents WHERE state IN ('paging', 'exhausted')"
+        )
+        return JSONResponse(
+            {
+                "status": "ok",
+                "open_incidents": open_incidents["n"] if open_incidents else 0,
+                "pending_timers": engine.wheel.pending(),
+                "max_timer_lateness_seconds": round(engine.wheel.max_lateness, 3),
+                "mode": config().twilio.mode,
+            }
+        )
+
+    async def alerts(request: Request) -> Response:
+        client = request.path_params["client"]
+        sop = engine.catalog.sops.get(client)
+        if sop is None:
+            return _error(404, f"unknown client {client!r}")
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), sop.alert_secret.encode()
+        ):
+            log.warning("alert.unauthorised", client=client, remote=_remote(request))
+            return _error(401, "missing or wrong client secret (Authorization: Bearer <secret>)")
+        body = await _read_body(request)
+        if body is None:
+            return _error(413, f"body larger than {MAX_BODY} bytes")
+        try:
+            alert = parse_generic(client, body)
+        except AlertError as exc:
+            engine.reject_alert(client, body, str(exc))
+            return _error(422, str(exc))
+        outcome = engine.receive_alert(alert, body)
+        return JSONResponse(
+            {
+                "alert_id": outcome.alert_id,
+                "decision": outcome.decision.action,
+                "reason": outcome.decision.reason,
+                "incident": outcome.incident_id,
+            },
+            status_code=202,
+        )
+
+    def twilio_webhook(
+        handler: Callable[[Request, dict[str, str]], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Check the signature against the public URL before anything is read or recorded."""
+
+        async def endpoint(request: Request) -> Response:
+            body = await _read_body(request)
+            if body is None:
+                return _error(413, "body too large")
+            form = await request.form()
+            params = {key: str(value) for key, value in form.multi_items()}
+            url = config().public_url + request.url.path
+            if request.url.query:
+                url += "?" + request.url.query
+            signature = request.headers.get("x-twilio-signature", "")
+            validator = RequestValidator(config().twilio.auth_token)
+            if not signature or not validator.validate(url, params, signature):
+                log.warning("twilio.bad_signature", path=request.url.path, remote=_remote(request))
+                return PlainTextResponse(
+                    "invalid X-Twilio-Signature (is daemon.public_url the URL Twilio calls?)",
+                    status_code=403,
+                )
+            return await handler(request, params)
+
+        return endpoint
+
+    async def sms(request: Request, params: dict[str, str]) -> Response:
+        if not (params.get("MessageSid") or params.get("SmsSid")) or "From" not in params:
+            return _error(400, "MessageSid and From are required")
+        answer = engine.receive_sms(params)
+        twiml = MessagingResponse()
+        if answer:
+            twiml.message(answer)
+        return Response(str(twiml), media_type="application/xml")
+
+    async def status(request: Request, params: dict[str, str]) -> Response:
+        page = request.query_params.get("page")
+        page_id = int(page) if page and page.isdigit() else None
+        engine.receive_status(page_id, params)
+        return Response(status_code=204)
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # Only our own bugs reach here (bad input is answered with a 4xx above): log it loudly.
+        log.exception("http.internal_error", path=request.url.path, exc_info=exc)
+        return _error(500, "internal error; see the daemon log")
+
+    return Starlette(
+        exception_handlers={Exception: internal_error},
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/alerts/{client}", alerts, methods=["POST"]),
+            Route("/twilio/sms", twilio_webhook(sms), methods=["POST"]),
+            Route("/twilio/status", twilio_webhook(status), methods=["POST"]),
+        ]
+    )
+
+
+def _remote(request: Request) -> str:
+    return request.client.host if request.client else "?"

@@ -1,0 +1,304 @@
+"""Scripted phones over the sandbox: end-to-end tests read like a story from the phone's side.
+
+    alice = h.phone("alice")
+    alice.expect_sms("Acme").reply("ACK 1").expect("Acknowledged")
+
+The daemon runs in a background thread with its own event loop, talking real HTTP to the
+sandbox Twilio peer through the real twilio SDK; the test thread drives it over loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from oncall.catalog import Catalog, load_catalog
+from oncall.clock import Clock, OffsetClock
+from oncall.daemon import Daemon
+from oncall.sandbox import MessageRecord, SandboxPeer, inbound_sms_params, send_inbound_sms_sync
+
+REPO = Path(__file__).resolve().parent.parent
+
+TEST_SOP = """+++
+client = "testco"
+name = "TestCo"
+timezone = "America/Chicago"
+alert_secret = "env:ONCALL_TEST_SECRET"
+
+[support_window]
+monday = "08:00-17:00"
+tuesday = "08:00-17:00"
+wednesday = "08:00-17:00"
+thursday = "08:00-17:00"
+friday = "08:00-17:00"
+
+[[emergency]]
+id = "server-down"
+priority = "P1"
+label = "a server is down"
+min_severity = "critical"
+
+[escalation]
+repeats = {repeats}
+final_contacts = ["owner"]
+
+[[escalation.steps]]
+rotation = "primary"
+ack_timeout = "{ack}"
+
+[[escalation.steps]]
+rotation = "backup"
+ack_timeout = "{ack}"
++++
+# TestCo runbook
+
+Check the server.
+"""
+
+SECRET = "test-secret-0123456789"
+# A Saturday 02:00 in Chicago: after hours. Primary is alice/bob, backup carol/dave.
+AFTER_HOURS = datetime.fromisoformat("2026-11-28T02:00:00-06:00")
+
+
+def write_config(tmp: Path, *, ack: str = "1s", repeats: int = 0, extra_twilio: str = "") -> Path:
+    """A config in tmp with the shipped rotations and one test client."""
+    (tmp / "sops").mkdir(exist_ok=True)
+    (tmp / "sops" / "testco.md").write_text(TEST_SOP.format(ack=ack, repeats=repeats))
+    text = (REPO / "config.example.toml").read_text()
+    text = text.replace('rotations_dir = "rotations"', f'rotations_dir = "{REPO / "rotations"}"')
+    text = text.replace('database = "var/oncall.db"', f'database = "{tmp / "oncall.db"}"')
+    text = text.replace("[twilio]\n", "[twilio]\n" + extra_twilio)
+    path = tmp / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def on_ports(catalog: Catalog) -> Catalog:
+    port, sandbox_port = free_port(), free_port()
+    config = replace(
+        catalog.config,
+        listen=("127.0.0.1", port),
+        public_url=f"http://127.0.0.1:{port}",
+        twilio=replace(catalog.config.twilio, sandbox_listen=("127.0.0.1", sandbox_port)),
+    )
+    return replace(catalog, config=config)
+
+
+class Harness:
+    """One daemon (sandbox mode) in a background thread."""
+
+    def __init__(self, config_path: Path, clock: Clock | None = None) -> None:
+        env = {"ONCALL_TEST_SECRET": SECRET}
+        self.catalog = on_ports(load_catalog(config_path, env))
+        self.clock = clock or OffsetClock.starting_at(AFTER_HOURS)
+        self.daemon = Daemon(self.catalog, clock=self.clock, env=env, echo=lambda _: None)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+        self.http = httpx.Client(timeout=10)
+
+    def _main(self) -> None:
+        async def body() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            try:
+                await self.daemon.start()
+            except BaseException as exc:
+                self._error = exc
+                self._ready.set()
+                raise
+            self._ready.set()
+            await self._stop.wait()
+            await self.daemon.stop()
+
+        asyncio.run(body())
+
+    def __enter__(self) -> Harness:
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+        self.http.close()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run fn on the daemon's loop thread (the store is single-threaded) and return."""
+        assert self._loop is not None
+
+        async def wrapper() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(10)
+
+    @property
+    def url(self) -> str:
+        return self.daemon.url
+
+    @property
+    def peer(self) -> SandboxPeer:
+        assert self.daemon.sandbox is not None
+        return self.daemon.sandbox
+
+    def post_alert(
+        self,
+        body: dict[str, Any] | str | bytes,
+        *,
+        client: str = "testco",
+        secret: str | None = SECRET,
+    ) -> httpx.Response:
+        content = body if isinstance(body, str | bytes) else json.dumps(body)
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["Authorization"] = f"Bearer {secret}"
+        return self.http.post(f"{self.url}/alerts/{client}", content=content, headers=headers)
+
+    def phone(self, tech_id: str) -> Phone:
+        return Phone(self, self.catalog.techs[tech_id].phone)
+
+    def stranger(self, number: str) -> Phone:
+        return Phone(self, number)
+
+    def incident(self, number: int) -> dict[str, Any]:
+        row = self.call(lambda: self.daemon.store.incident(number))  # type: ignore[union-attr]
+        assert row is not None
+        return row
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return self.call(lambda: self.daemon.store.all(sql, params))  # type: ignore[union-attr]
+
+
+@dataclass
+class Answer:
+    text: str
+    status: int
+
+    def expect(self, fragment: str) -> Answer:
+        assert fragment in self.text, f"expected {fragment!r} in the answer, got {self.text!r}"
+        return self
+
+
+class Phone:
+    """A tech's phone: sees the SMS the sandbox delivered to it, and replies."""
+
+    def __init__(self, harness: Harness, number: str) -> None:
+        self.h = harness
+        self.number = number
+        self.cursor = 0  # index in peer.messages after the last message this phone consumed
+
+    def expect_sms(self, fragment: str, timeout: float = 5.0) -> Phone:
+        def mine(m: MessageRecord) -> bool:
+            return m.to == self.number
+
+        record = self.h.peer.wait_for_message_sync(mine, timeout, start=self.cursor)
+        self.cursor = self.h.peer.messages.index(record) + 1
+        assert fragment in record.body, f"{self.number} got {record.body!r}, expected {fragment!r}"
+        self.last = record
+        return self
+
+    def expect_no_sms(self, within: float) -> Phone:
+        try:
+            record = self.h.peer.wait_for_message_sync(
+                lambda m: m.to == self.number, within, start=self.cursor
+            )
+        except TimeoutError:
+            return self
+        raise AssertionError(f"{self.number} got an unexpected SMS: {record.body!r}")
+
+    def reply(
+        self, body: str, *, message_sid: str | None = None, sign_with: str | None = None
+    ) -> Answer:
+        config = self.h.catalog.config
+        params = inbound_sms_params(
+            from_=self.number,
+            to=config.twilio.from_number,
+            body=body,
+            account_sid=config.twilio.account_sid,
+            message_sid=message_sid,
+        )
+        response = send_inbound_sms_sync(
+            post_url=f"{self.h.url}/twilio/sms",
+            signed_url=f"{config.public_url}/twilio/sms",
+            auth_token=sign_with or config.twilio.auth_token,
+            params=params,
+            client=self.h.http,
+        )
+        from xml.etree import ElementTree
+
+        text = ""
+        if response.status_code == 200:
+            text = " ".join(
+                m.text or "" for m in ElementTree.fromstring(response.text).iter("Message")
+            )
+        return Answer(
+            text=text if response.status_code == 200 else response.text, status=response.status_code
+        )
+
+
+def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll a condition the daemon reaches asynchronously (after the peer saw the request)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            assert result, "condition not reached in time"
+            return result
+        time.sleep(0.02)
+
+
+class PeerThread:
+    """A sandbox Twilio peer on its own thread, for a daemon running in another process."""
+
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        self.peer = SandboxPeer(account_sid, auth_token, echo=lambda _: None)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self.url = ""
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        from oncall.serving import start_server
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = await start_server(self.peer.app, "127.0.0.1", 0)
+        self.url = server.url
+        self._ready.set()
+        await self._stop.wait()
+        await server.stop()
+        await self.peer.aclose()
+
+    def __enter__(self) -> PeerThread:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
