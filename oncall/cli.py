@@ -254,7 +254,9 @@ def sop_show(config_path: Path, client: str) -> None:
 def demo(config_path: Path, ack_timeout: float) -> None:
     """Run the scripted after-hours scenario locally (sandbox) and check every step."""
     from oncall.demo import run_demo
+    from oncall.logs import configure_logging
 
+    configure_logging("warning")
     catalog = _catalog(config_path)
     ok = asyncio.run(run_demo(catalog, ack_timeout=ack_timeout, say=click.echo))
     sys.exit(0 if ok else 1)

@@ -195,7 +195,7 @@ class Engine:
                 now,
                 "escalation.step",
                 f"{position.label()} ({escalation.step_name(plan.step)}): paging {names}; "
-                f"ack timeout {plan.step.ack_timeout}",
+                f"ack timeout {texts.duration(plan.step.ack_timeout)}",
                 client=sop.id,
                 incident_id=incident_id,
                 why=why,
@@ -510,7 +510,6 @@ class Engine:
         phone = params.get("From", "")
         body = params.get("Body", "")
         timers: list[tuple[int, datetime]] = []
-        answer: str | None = None
         with self.store.transaction():
             if self.store.one("SELECT 1 FROM inbound_sms WHERE message_sid = ?", (sid,)):
                 self.store.log(
@@ -535,28 +534,23 @@ class Engine:
             reply = parse_reply(body, params.get("OptOutType"))
             tech = self.catalog.config.tech_by_phone(phone)
             actor = tech.id if tech else phone
-            incident_id: int | None = None
-            if reply.command == "opt_out":
-                handled = "opt_out"
-            elif reply.command == "opt_in":
-                handled = "opt_in"
-            elif tech is None:
-                handled = "unknown_sender"
-            else:
-                handled, answer, timers, incident_id = self._command(tech, reply, now)
-            client = self._client_of(incident_id)
+            incident, answer = None, None
+            if reply.command in ("ack", "esc", "res") and tech is not None:
+                incident, answer = self._target(tech, reply)
+            incident_id = incident["id"] if incident else None
+            client = incident["client"] if incident else None
             self.store.log(
                 now,
                 "sms.received",
-                f"SMS from {actor}: {body!r} ({handled})",
+                f"SMS from {actor}: {body!r}",
                 actor=actor,
                 client=client,
                 incident_id=incident_id,
                 sid=sid,
                 command=reply.command,
-                handled_as=handled,
             )
-            if handled == "opt_out":
+            if reply.command == "opt_out":
+                handled = "opt_out"
                 self.store.log(
                     now,
                     "sms.opt_out",
@@ -565,8 +559,43 @@ class Engine:
                     actor=actor,
                 )
                 log.warning("sms.opt_out", actor=actor)
-            elif handled == "unknown_sender":
+            elif reply.command == "opt_in":
+                handled = "opt_in"
+                self.store.log(now, "sms.opt_in", f"{actor} opted back in", actor=actor)
+            elif tech is None:
+                handled = "unknown_sender"
+                self.store.log(
+                    now,
+                    "sms.unknown_sender",
+                    f"SMS from unknown number {phone} ignored",
+                    actor=phone,
+                )
                 log.warning("sms.unknown_sender", phone=phone)
+            elif reply.command == "help":
+                handled, answer = "help", HELP_TEXT
+            elif reply.command == "unknown":
+                handled, answer = "unknown", "Not understood. " + HELP_TEXT
+            elif reply.command == "who":
+                handled, answer = "who", self._who_text(now)
+            elif incident is None:
+                handled = "no_incident"
+            elif not self._may_act(tech, incident):
+                handled = "unauthorised"
+                answer = f"You were not paged for #{incident_id}; nothing changed."
+                self.store.log(
+                    now,
+                    "sms.unauthorised",
+                    f"{tech.id} may not act on #{incident_id} (not paged for it)",
+                    actor=tech.id,
+                    client=client,
+                    incident_id=incident_id,
+                )
+            elif reply.command == "ack":
+                handled, answer, timers = self.acknowledge(incident, tech.id, now)
+            elif reply.command == "esc":
+                handled, answer, timers = self.escalate_now(incident, tech.id, now)
+            else:
+                handled, answer, timers = self.resolve(incident, tech.id, now, reply.note)
             self.store.update("inbound_sms", sid, {"handled_as": handled})
             if answer:
                 self.store.log(
@@ -580,53 +609,23 @@ class Engine:
         self._arm(timers)
         return answer
 
-    def _client_of(self, incident_id: int | None) -> str | None:
-        incident = self.store.incident(incident_id) if incident_id is not None else None
-        return incident["client"] if incident else None
-
-    def _command(
-        self, tech: Tech, reply: Reply, now: datetime
-    ) -> tuple[str, str, list[tuple[int, datetime]], int | None]:
-        if reply.command == "help":
-            return "help", HELP_TEXT, [], None
-        if reply.command == "unknown":
-            return "unknown", "Not understood. " + HELP_TEXT, [], None
-        if reply.command == "who":
-            return "who", self._who_text(now), [], None
-        incident_id = reply.incident
-        if incident_id is None:
+    def _target(self, tech: Tech, reply: Reply) -> tuple[dict[str, Any] | None, str | None]:
+        """The incident a command is about (bare ACK: the latest page to this phone)."""
+        number = reply.incident
+        if number is None:
             latest = self.store.latest_page_to(tech.phone)
             if latest is None:
-                return "no_incident", "You have no page to acknowledge.", [], None
-            incident_id = latest["incident_id"]
-        incident = self.store.incident(incident_id)
+                return None, "You have no page to acknowledge."
+            number = latest["incident_id"]
+        incident = self.store.incident(number)
         if incident is None:
-            return "no_incident", f"There is no incident #{incident_id}.", [], None
+            return None, f"There is no incident #{number}."
+        return incident, None
+
+    def _may_act(self, tech: Tech, incident: dict[str, Any]) -> bool:
         sop = self.catalog.sops.get(incident["client"])
-        paged = {p["tech_id"] for p in self.store.pages_for(incident_id)}
-        finals = sop.escalation.final_contacts if sop else ()
-        if not escalation.may_act(tech.id, paged, finals):
-            self.store.log(
-                now,
-                "sms.unauthorised",
-                f"{tech.id} may not act on #{incident_id} (not paged for it)",
-                actor=tech.id,
-                client=incident["client"],
-                incident_id=incident_id,
-            )
-            return (
-                "unauthorised",
-                f"You were not paged for #{incident_id}; nothing changed.",
-                [],
-                incident_id,
-            )
-        if reply.command == "ack":
-            outcome = self.acknowledge(incident, tech.id, now)
-        elif reply.command == "esc":
-            outcome = self.escalate_now(incident, tech.id, now)
-        else:
-            outcome = self.resolve(incident, tech.id, now, reply.note)
-        return (*outcome, incident_id)
+        paged = {page["tech_id"] for page in self.store.pages_for(incident["id"])}
+        return escalation.may_act(tech.id, paged, sop.escalation.final_contacts if sop else ())
 
     def _who_text(self, now: datetime) -> str:
         parts = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 SEGMENT = 160
@@ -30,3 +30,16 @@ def exhausted_text(incident: int, client_name: str, summary: str) -> str:
 
 def local_time(instant: datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).strftime("%a %H:%M %Z")
+
+
+def duration(span: timedelta) -> str:
+    """5m, 1h30m, 2s: the way the config writes durations."""
+    seconds = int(span.total_seconds())
+    if seconds == 0:
+        return f"{span.total_seconds():g}s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts)

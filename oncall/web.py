@@ -142,7 +142,7 @@ def create_app(engine: Engine) -> Starlette:
             Route("/alerts/{client}", alerts, methods=["POST"]),
             Route("/twilio/sms", twilio_webhook(sms), methods=["POST"]),
             Route("/twilio/status", twilio_webhook(status), methods=["POST"]),
-        ]
+        ],
     )
 
 

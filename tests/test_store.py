@@ -217,7 +217,10 @@ def populated(store: Store) -> Store:
         ({"since": T0 + timedelta(minutes=2, microseconds=1)}, ["m3", "m4", "m5"]),
         ({"since": T0 + timedelta(hours=1)}, []),
         # since in another zone means the same instant
-        ({"since": (T0 + timedelta(minutes=4)).astimezone(timezone(timedelta(hours=-6)))}, ["m4", "m5"]),
+        (
+            {"since": (T0 + timedelta(minutes=4)).astimezone(timezone(timedelta(hours=-6)))},
+            ["m4", "m5"],
+        ),
         ({"limit": 2}, ["m0", "m1"]),
         ({"client": "acme", "since": T0 + timedelta(minutes=1)}, ["m1", "m3"]),
         ({"client": "acme", "incident_id": 1, "limit": 1}, ["m0"]),
@@ -247,7 +250,9 @@ def test_timestamps_round_trip(instant: datetime) -> None:
 
 def test_timestamp_text_is_utc_and_sorts_chronologically() -> None:
     chicago = timezone(timedelta(hours=-6))
-    assert utcnow_text(datetime(2025, 3, 14, 17, 0, tzinfo=chicago)) == "2025-03-14T23:00:00.000000Z"
+    assert (
+        utcnow_text(datetime(2025, 3, 14, 17, 0, tzinfo=chicago)) == "2025-03-14T23:00:00.000000Z"
+    )
     instants = [T0 + timedelta(microseconds=n * 7919) for n in range(50)]
     instants += [T0 - timedelta(days=n) for n in range(1, 20)]
     texts = [utcnow_text(i) for i in instants]

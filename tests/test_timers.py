@@ -85,7 +85,7 @@ def test_overdue_timer_fires_at_once() -> None:
             wheel.arm(7, armed_at - timedelta(hours=1))  # passed while the daemon was down
             await rec.wait_for(1, timeout=0.5)
             assert rec.ids == [7]
-            assert rec.fired[0][1] - armed_at < timedelta(milliseconds=200)
+            assert rec.fired[0][1] - armed_at < timedelta(milliseconds=500)
             assert wheel.max_lateness >= 3600
 
     asyncio.run(scenario())
@@ -193,11 +193,14 @@ def test_a_fire_that_raises_is_logged_and_the_wheel_goes_on() -> None:
 def test_stop_awaits_running_fires() -> None:
     finished: list[int] = []
 
-    async def slow(timer_id: int) -> None:
-        await asyncio.sleep(0.04)
-        finished.append(timer_id)
-
     async def scenario() -> None:
+        gate = asyncio.Event()
+
+        async def slow(timer_id: int) -> None:
+            await gate.wait()
+            await asyncio.sleep(0.005)
+            finished.append(timer_id)
+
         rec = Recorder(slow)
         wheel = TimerWheel(CLOCK, rec)
         task = asyncio.create_task(wheel.run())
@@ -205,11 +208,16 @@ def test_stop_awaits_running_fires() -> None:
         wheel.arm(2, ms(5))
         wheel.arm(3, ms(10_000))  # never due: stop() must not wait for it
         await rec.wait_for(2)
-        assert finished == []  # both fires are still sleeping
-        await asyncio.wait_for(wheel.stop(), 1.0)
+        stopping = asyncio.create_task(wheel.stop())
+        await asyncio.sleep(0.02)
+        assert not stopping.done()  # both fires are still running
+        assert finished == []
+        gate.set()
+        await asyncio.wait_for(stopping, 1.0)
         assert sorted(finished) == [1, 2]
         await asyncio.wait_for(task, 1.0)
-        assert task.done() and task.exception() is None
+        assert task.exception() is None
+        assert rec.ids == [1, 2]
 
     asyncio.run(scenario())
 
@@ -258,7 +266,10 @@ def test_a_thousand_timers_all_fire_exactly_once() -> None:
         rng = random.Random(1234)
         async with running(rec) as wheel:
             base = CLOCK.now()
-            due = {i: base + timedelta(microseconds=rng.randrange(-10_000, 50_000)) for i in range(1000)}
+            due = {
+                i: base + timedelta(microseconds=rng.randrange(-10_000, 50_000))
+                for i in range(1000)
+            }
             for timer_id, when in due.items():
                 wheel.arm(timer_id, when)
             # Re-arm some to the same time and cancel-then-re-arm others: still one fire each.
