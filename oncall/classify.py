@@ -91,7 +91,10 @@ def classify(sop: Sop, alert: Alert, at: datetime) -> Decision:
     if alert.status == "resolved":
         return Decision(
             action="record",
-            reason=f"The alert reports a resolution ({when}): recorded only, nothing is routed.",
+            reason=(
+                f"{when} ({'inside' if inside else 'outside'} the support window: {window}): "
+                "the alert reports a resolution, so it is recorded only; nothing is routed."
+            ),
             window=window,
             rule_id=None,
             priority=None,

@@ -283,7 +283,15 @@ def _load_techs(data: dict[str, Any], path: Path) -> dict[str, Tech]:
         if phone in phones:
             raise ConfigError(path, f"{where}.phone", f"{phone} is already used by another tech")
         phones.add(phone)
-        channels = tuple(entry.get("channels", ["sms"]))
+        raw_channels = entry.get("channels", ["sms"])
+        if not isinstance(raw_channels, list):
+            raise ConfigError(
+                path, f"{where}.channels", f'expected a list like ["sms"], got {raw_channels!r}'
+            )
+        channels = tuple(raw_channels)
+        email = entry.get("email")
+        if email is not None and (not isinstance(email, str) or "@" not in email):
+            raise ConfigError(path, f"{where}.email", f"expected an e-mail address, got {email!r}")
         for channel in channels:
             if channel not in CHANNELS:
                 raise ConfigError(path, f"{where}.channels", f"unknown channel {channel!r}")
@@ -291,7 +299,7 @@ def _load_techs(data: dict[str, Any], path: Path) -> dict[str, Tech]:
             id=tech_id,
             name=str(entry.get("name", tech_id)),
             phone=phone,
-            email=entry.get("email"),
+            email=email,
             channels=channels,
         )
     return techs

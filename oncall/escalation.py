@@ -115,4 +115,4 @@ def can_escalate(state: str) -> bool:
 
 
 def can_resolve(state: str) -> bool:
-    return state != RESOLVED
+    return state in (PAGING, ACKNOWLEDGED, EXHAUSTED)

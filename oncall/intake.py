@@ -77,7 +77,7 @@ def _text(body: dict[str, Any], key: str, required: bool = False) -> str:
         return ""
     if isinstance(value, dict | list):
         value = json.dumps(value, sort_keys=True)
-    if not isinstance(value, str | int | float):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise AlertError(f"field {key!r} must be a string")
     text = str(value).strip()
     if required and not text:

@@ -42,7 +42,8 @@ class Reply:
 def _clean(body: str) -> str:
     """Drop surrounding spaces, quotes and final punctuation; fold inner white space."""
     text = body.strip().strip(_QUOTES).strip()
-    return re.sub(r"\s+", " ", text).rstrip(".!").strip()
+    text = re.sub(r"\s+", " ", text)
+    return text if text == "?" else text.rstrip(".!?").strip()
 
 
 def parse_reply(body: str, opt_out_type: str | None = None) -> Reply:

@@ -183,3 +183,47 @@ async def start_server(
         task.result()  # raises the startup error
         raise RuntimeError(f"server on {host}:{port} stopped during startup")
     return RunningServer(server, task, host)
+
+
+class ServerThread:
+    """Serve an app from a background thread with its own loop (benchmarks, tests, tools).
+
+    Use as a context manager; ``url`` is valid inside the block.
+    """
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        import threading
+
+        self.app, self.host, self.port = app, host, port
+        self.url = ""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            server = await start_server(self.app, self.host, self.port)
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self.url = server.url
+        self._ready.set()
+        await self._stop.wait()
+        await server.stop()
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.loop is not None and self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)

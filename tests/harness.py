@@ -24,6 +24,7 @@ from oncall.catalog import Catalog, load_catalog
 from oncall.clock import Clock, OffsetClock
 from oncall.daemon import Daemon
 from oncall.sandbox import MessageRecord, SandboxPeer, inbound_sms_params, send_inbound_sms_sync
+from oncall.serving import ServerThread
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -270,35 +271,9 @@ def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
         time.sleep(0.02)
 
 
-class PeerThread:
+class PeerThread(ServerThread):
     """A sandbox Twilio peer on its own thread, for a daemon running in another process."""
 
     def __init__(self, account_sid: str, auth_token: str) -> None:
         self.peer = SandboxPeer(account_sid, auth_token, echo=lambda _: None)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self.url = ""
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
-
-    async def _main(self) -> None:
-        from oncall.serving import start_server
-
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        server = await start_server(self.peer.app, "127.0.0.1", 0)
-        self.url = server.url
-        self._ready.set()
-        await self._stop.wait()
-        await server.stop()
-        await self.peer.aclose()
-
-    def __enter__(self) -> PeerThread:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
+        super().__init__(self.peer.app)

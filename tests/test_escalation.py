@@ -97,7 +97,7 @@ def test_following_walks_every_position_once_in_order(steps: int, repeats: int) 
 
 
 def test_position_label_is_one_based() -> None:
-    assert START == Position(0, 0)
+    assert Position(0, 0) == START
     assert Position(1, 2).label() == "step 3, pass 2"
 
 

@@ -93,7 +93,9 @@ def test_example_sops_load_and_reference_known_techs_and_rotations(sandbox: bool
     assert check_references(sops, EXAMPLE_TECHS, EXAMPLE_ROTATIONS) == []
     for sop in sops.values():
         assert not sop.alert_secret_is_sandbox_default
-        assert sop.alert_secret == EXAMPLE_SECRETS[f"ONCALL_SECRET_{sop.id.upper().replace('-', '_')}"]
+        assert (
+            sop.alert_secret == EXAMPLE_SECRETS[f"ONCALL_SECRET_{sop.id.upper().replace('-', '_')}"]
+        )
         assert sop.runbook.startswith("# ")
         assert sop.escalation.final_contacts == ("owner",)
         assert sop.phone_menu, "every example offers emergencies in the phone menu"
@@ -197,7 +199,9 @@ def test_support_window_hours(
 
 
 def test_format_ranges_prints_end_of_day_as_24() -> None:
-    assert format_ranges(((time(6), time(12)), (time(22), END_OF_DAY))) == "06:00-12:00, 22:00-24:00"
+    assert (
+        format_ranges(((time(6), time(12)), (time(22), END_OF_DAY))) == "06:00-12:00, 22:00-24:00"
+    )
 
 
 def test_holidays_extra_dates_and_not_observed(tmp_path: Path) -> None:
@@ -224,7 +228,7 @@ def test_full_sop_keys(tmp_path: Path) -> None:
     ).replace(
         'hosts = ["plc-*"]',
         'hosts = "plc-*"\nsources = ["Ninja*"]\nmin_severity = "error"\nkeywords = ["line down"]\n'
-        'phone_menu = false',
+        "phone_menu = false",
     ) + (
         '[[emergency]]\nid = "other"\npriority = "p3"\nlabel = "something else"\n'
         "[[escalation.steps]]\n"
@@ -329,7 +333,12 @@ ERROR_CASES = [
     ('client = "acme"', 'client = "Acme Corp"', "client", "a-z, 0-9"),
     ('client = "acme"\n', "", "client", "missing"),
     ('name = "Acme"\n', "", "name", "missing"),
-    ('timezone = "America/Chicago"', 'timezone = "America/Chicgo"', "timezone", "unknown time zone"),
+    (
+        'timezone = "America/Chicago"',
+        'timezone = "America/Chicgo"',
+        "timezone",
+        "unknown time zone",
+    ),
     ('timezone = "America/Chicago"\n', "", "timezone", "missing"),
     (
         'caller_ids = ["+1 312 555 0142"]',
@@ -368,7 +377,7 @@ ERROR_CASES = [
         "support_window",
         "missing",
     ),
-    ('[[emergency]]\n', '[holidays]\ncountry = "XX"\n[[emergency]]\n', "holidays.country", "XX"),
+    ("[[emergency]]\n", '[holidays]\ncountry = "XX"\n[[emergency]]\n', "holidays.country", "XX"),
     (
         "[[emergency]]\n",
         '[holidays]\ncountry = "US"\nsubdivision = "ZZ"\n[[emergency]]\n',
@@ -427,8 +436,18 @@ ERROR_CASES = [
         "duplicate",
     ),
     ("[[emergency]]\n", "[emergency]\n", "emergency", "[[emergency]]"),
-    ('rotation = "primary"', 'rotation = "primary"\nack_timeout = "soon"', "escalation.steps[0].ack_timeout", "duration"),
-    ('rotation = "primary"', 'rotation = "primary"\nack_timeout = "0s"', "escalation.steps[0].ack_timeout", "positive"),
+    (
+        'rotation = "primary"',
+        'rotation = "primary"\nack_timeout = "soon"',
+        "escalation.steps[0].ack_timeout",
+        "duration",
+    ),
+    (
+        'rotation = "primary"',
+        'rotation = "primary"\nack_timeout = "0s"',
+        "escalation.steps[0].ack_timeout",
+        "positive",
+    ),
     (
         'rotation = "primary"',
         'rotation = "primary"\nchannels = ["pager"]',
@@ -441,7 +460,12 @@ ERROR_CASES = [
         "escalation.steps[0].channels",
         "twice",
     ),
-    ('rotation = "primary"', 'rotation = "primary"\ntechs = ["bob"]', "escalation.steps[0]", "either"),
+    (
+        'rotation = "primary"',
+        'rotation = "primary"\ntechs = ["bob"]',
+        "escalation.steps[0]",
+        "either",
+    ),
     ('rotation = "primary"', 'ack_timeout = "5m"', "escalation.steps[0]", "either"),
     ('rotation = "primary"', 'rotation = ""', "escalation.steps[0].rotation", "non-empty"),
     ('rotation = "primary"', "techs = []", "escalation.steps[0].techs", "non-empty list"),
@@ -460,7 +484,7 @@ ERROR_CASES = [
         "allowed: final_contacts, repeats, steps",
     ),
     (
-        "[escalation]\nfinal_contacts = [\"owner\"]\n\n[[escalation.steps]]\nrotation = \"primary\"\n",
+        '[escalation]\nfinal_contacts = ["owner"]\n\n[[escalation.steps]]\nrotation = "primary"\n',
         "",
         "escalation",
         "missing",
@@ -632,7 +656,9 @@ def test_load_sops_missing_directory(tmp_path: Path) -> None:
 def test_collect_sops_reports_every_broken_file_and_shared_caller_ids(tmp_path: Path) -> None:
     write_sop(tmp_path, MINIMAL)
     write_sop(tmp_path, MINIMAL.replace('"acme"', '"bravo"'), name="bravo")
-    broken = write_sop(tmp_path, MINIMAL.replace('"acme"', '"charlie"').replace("P1", "P9"), name="charlie")
+    broken = write_sop(
+        tmp_path, MINIMAL.replace('"acme"', '"charlie"').replace("P1", "P9"), name="charlie"
+    )
     sops, errors = collect_sops(tmp_path, DEFAULTS, env=ENV, sandbox=True)
     assert sorted(sops) == ["acme", "bravo"]
     assert [(e.path, e.where) for e in errors] == [
@@ -660,7 +686,12 @@ def test_check_references_names_unknown_techs_and_rotations(tmp_path: Path) -> N
     assert "'mallory'" in errors[0].message and "alice" in errors[0].message
     assert "'erp-specialists'" in errors[1].message and "backup, primary" in errors[1].message
     assert "'zed'" in errors[2].message
-    assert check_references({"acme": sop}, [*EXAMPLE_TECHS, "mallory", "zed"], ["primary", "erp-specialists"]) == []
+    assert (
+        check_references(
+            {"acme": sop}, [*EXAMPLE_TECHS, "mallory", "zed"], ["primary", "erp-specialists"]
+        )
+        == []
+    )
 
 
 # --------------------------------------------------------------------------- emergency rules
@@ -700,7 +731,11 @@ PLC_ALERT = Alert(
         ({"hosts": ("scada-*", "plc-*")}, True, "host PLC-Line3 ~ plc-*"),
         ({"hosts": ("plc-line[12]",)}, False, "host PLC-Line3 !~ plc-line[12]"),
         ({"keywords": ("line down",)}, True, "keyword 'line down' in summary/details"),
-        ({"keywords": ("stopped answering",)}, True, "keyword 'stopped answering' in summary/details"),
+        (
+            {"keywords": ("stopped answering",)},
+            True,
+            "keyword 'stopped answering' in summary/details",
+        ),
         ({"keywords": ("fire",)}, False, "none of the keywords 'fire' in summary/details"),
         (
             {"min_severity": "critical", "hosts": ("plc-*",)},
@@ -730,9 +765,7 @@ def test_emergency_rule_matches_and_explains(
         ({"host": ""}, "host (none) !~ plc-*"),
     ],
 )
-def test_emergency_rule_failing_conditions(
-    alert_changes: dict[str, str], explanation: str
-) -> None:
+def test_emergency_rule_failing_conditions(alert_changes: dict[str, str], explanation: str) -> None:
     emergency = rule(min_severity="critical", hosts=("plc-*",))
     alert = Alert(**(PLC_ALERT.to_dict() | alert_changes))
     assert not emergency.matches(alert)
