@@ -29,7 +29,7 @@ from oncall.intake import SEVERITIES, Alert, severity_rank
 FENCE = "+++"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 PRIORITIES = ("P1", "P2", "P3", "P4")
-DEFAULT_CHANNELS = ("sms", "voice")
+DEFAULT_CHANNELS = ("sms",)
 # The close of a range that runs to midnight ("24:00"). A range covers open <= t < close,
 # except that a range closing at END_OF_DAY covers the rest of the day.
 END_OF_DAY = time.max
@@ -159,7 +159,7 @@ class Step:
     rotation: str | None  # a rotation name (rotations/<name>.ics) ...
     techs: tuple[str, ...]  # ... or tech ids; exactly one of the two is set
     ack_timeout: timedelta  # how long this step waits for ACK before the next step
-    channels: tuple[str, ...]  # "sms" / "voice", in the order they are tried
+    channels: tuple[str, ...]  # "sms" (voice comes with voice paging), in the order tried
 
 
 @dataclass(frozen=True)
@@ -258,7 +258,7 @@ class Sop:
     runbook: str
     # Where the secret came from ("env:NAME", "file:/abs/path", "credential:NAME", "literal"
     # or "missing"), for messages; never the secret itself.
-    alert_secret_source: str = "literal"
+    alert_secret_source: str = "unknown"
     client_updates: ClientUpdates = ClientUpdates(every=None, contacts=())
     vendors: tuple[Vendor, ...] = ()
 

@@ -170,3 +170,20 @@ def test_sigterm_exits_cleanly_and_escalation_resumes(setup) -> None:
     daemon.start()
     peer.peer.wait_for_message_sync(lambda m: f"#{number}" in m.body and m.to != first.to, 6)
     assert daemon.terminate() == 0
+
+
+def test_sighup_with_a_broken_sop_keeps_running_on_the_last_good_one(setup, tmp_path) -> None:
+    peer, daemon, port = setup
+    daemon.start()
+    sop = tmp_path / "sops" / "nightco.md"
+    sop.write_text(sop.read_text().replace("[escalation]", "[escalation"))
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "reload.failed" not in daemon.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    logged = daemon.log.read_text()
+    assert "reload.failed" in logged and "nightco.md" in logged
+    number = post_alert(port)
+    peer.peer.wait_for_message_sync(lambda m: f"#{number}" in m.body, 5)
+    assert daemon.terminate() == 0

@@ -154,7 +154,7 @@ def test_minimal_sop_fills_defaults(tmp_path: Path) -> None:
     step = sop.escalation.steps[0]
     assert step.rotation == "primary" and step.techs == ()
     assert step.ack_timeout == DEFAULTS.ack_timeout
-    assert step.channels == ("sms", "voice")
+    assert step.channels == ("sms",)
     assert sop.escalation.repeats == DEFAULTS.repeats
     assert sop.support_window.holiday_country is None
     assert sop.support_window.extra_closed == frozenset()
@@ -232,7 +232,7 @@ def test_full_sop_keys(tmp_path: Path) -> None:
     ) + (
         '[[emergency]]\nid = "other"\npriority = "p3"\nlabel = "something else"\n'
         "[[escalation.steps]]\n"
-        'techs = ["owner", "dave"]\nack_timeout = "90s"\nchannels = ["voice"]\n'
+        'techs = ["owner", "dave"]\nack_timeout = "90s"\nchannels = ["sms"]\n'
         '[client_updates]\nevery = "45m"\n'
         "[[client_updates.contacts]]\n"
         'name = "Dana Reyes"\nrole = "Plant manager"\nphone = "+1 312 555 0199"\n'
@@ -251,7 +251,7 @@ def test_full_sop_keys(tmp_path: Path) -> None:
     owner_step = sop.escalation.steps[1]
     assert owner_step.rotation is None and owner_step.techs == ("owner", "dave")
     assert owner_step.ack_timeout == timedelta(seconds=90)
-    assert owner_step.channels == ("voice",)
+    assert owner_step.channels == ("sms",)
     assert sop.client_updates.every == timedelta(minutes=45)
     assert sop.client_updates.contacts[0].phone == "+13125550199"
     assert sop.vendors[0].url == "https://rockwell.example"
@@ -770,3 +770,10 @@ def test_emergency_rule_failing_conditions(alert_changes: dict[str, str], explan
     alert = Alert(**(PLC_ALERT.to_dict() | alert_changes))
     assert not emergency.matches(alert)
     assert explanation in emergency.explain(alert)
+
+
+def test_voice_channel_is_refused_until_voice_paging_exists(tmp_path) -> None:
+    front = MINIMAL.replace('rotation = "primary"', 'rotation = "primary"\nchannels = ["voice"]')
+    with pytest.raises(ConfigError) as caught:
+        load(write_sop(tmp_path, front))
+    assert "channels" in str(caught.value) and "voice" in str(caught.value)
