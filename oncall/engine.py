@@ -1,4 +1,4 @@
-"""The engine: the imperative shell around the pure core.
+"""The engine: the imperative shell around the pure core (alerts, escalation, state changes).
 
 It records every inbound event, asks the core what to do (classify, escalation, replies),
 commits the outcome together with its log events in one SQLite transaction, and only then
@@ -19,20 +19,18 @@ from oncall import escalation, texts
 from oncall.catalog import Catalog
 from oncall.classify import Decision, classify
 from oncall.clock import Clock
-from oncall.config import Tech
+from oncall.delivery import SEND, Delivery
 from oncall.escalation import Exhausted, Position, StepPlan
+from oncall.inbox import SmsInbox
 from oncall.intake import Alert
-from oncall.notify import Notifier, SendError
-from oncall.replies import HELP_TEXT, Reply, parse_reply
+from oncall.notify import Notifier
 from oncall.sops import Sop
 from oncall.store import Store, parse_ts, utcnow_text
 from oncall.timers import TimerWheel
 
 log = structlog.get_logger(__name__)
 
-SEND = "send"
 STEP_TIMEOUT = "step_timeout"
-FAILED_STATUSES = {"failed", "undelivered"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +51,8 @@ class Engine:
         self.notifier = notifier
         self.clock = clock
         self.wheel = TimerWheel(clock, self._fire)
+        self.delivery = Delivery(self)
+        self.inbox = SmsInbox(self)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -63,7 +63,7 @@ class Engine:
             self.wheel.arm(row["id"], parse_ts(row["due_at"]))
         return len(rows)
 
-    def _arm(self, timers: list[tuple[int, datetime]]) -> None:
+    def arm(self, timers: list[tuple[int, datetime]]) -> None:
         for timer_id, due in timers:
             self.wheel.arm(timer_id, due)
 
@@ -147,7 +147,7 @@ class Engine:
                 )
                 plan = escalation.plan_from(sop.escalation, escalation.START, now, self._who(now))
                 timers = self._apply_plan(incident_id, sop, plan, now, "alert")
-        self._arm(timers)
+        self.arm(timers)
         log.info(
             "alert.received",
             client=alert.client,
@@ -274,7 +274,7 @@ class Engine:
         )
         return timer_id, now
 
-    def _escalate(
+    def escalate_step(
         self, incident: dict[str, Any], now: datetime, why: str
     ) -> list[tuple[int, datetime]]:
         """Move to the next step now (timeout, ESC, or every page of the step failed)."""
@@ -301,7 +301,7 @@ class Engine:
         if timer is None or timer["done_at"] is not None:
             return
         if timer["kind"] == SEND:
-            await self._send(timer)
+            await self.delivery.send(timer)
         elif timer["kind"] == STEP_TIMEOUT:
             self._step_timeout(timer)
 
@@ -327,312 +327,8 @@ class Engine:
                 incident_id=incident["id"],
                 late_seconds=(now - parse_ts(timer["due_at"])).total_seconds(),
             )
-            timers = self._escalate(incident, now, "timeout")
-        self._arm(timers)
-
-    async def _send(self, timer: dict[str, Any]) -> None:
-        page = self.store.one("SELECT * FROM pages WHERE id = ?", (timer["ref"],))
-        incident = self.store.incident(timer["incident_id"])
-        now = self.clock.now()
-        if page is None or incident is None or page["state"] != "pending":
-            with self.store.transaction():
-                self.store.finish_timer(timer["id"], now, "skipped")
-            return
-        if incident["state"] in (escalation.ACKNOWLEDGED, escalation.RESOLVED):
-            with self.store.transaction():
-                self.store.update(
-                    "pages", page["id"], {"state": "cancelled", "updated_at": utcnow_text(now)}
-                )
-                self.store.finish_timer(timer["id"], now, "cancelled")
-            return
-        assert self.notifier is not None, "sending needs a Twilio client"
-        callback = f"{self.catalog.config.public_url}/twilio/status?page={page['id']}"
-        try:
-            sent = await self.notifier.send_sms(
-                page["phone"], page["body"], status_callback=callback
-            )
-        except SendError as exc:
-            self._send_failed(timer, page, exc)
-            return
-        now = self.clock.now()
-        tech = self.catalog.techs.get(page["tech_id"])
-        with self.store.transaction():
-            self.store.update(
-                "pages",
-                page["id"],
-                {
-                    "state": "sent",
-                    "attempts": page["attempts"] + 1,
-                    "twilio_sid": sent.sid,
-                    "twilio_status": sent.status,
-                    "sent_at": utcnow_text(now),
-                    "updated_at": utcnow_text(now),
-                },
-            )
-            self.store.finish_timer(timer["id"], now, "sent")
-            self.store.log(
-                now,
-                "page.sent",
-                f"SMS to {tech.name if tech else page['tech_id']} ({page['phone']}): {page['body']}",
-                client=incident["client"],
-                incident_id=incident["id"],
-                page_id=page["id"],
-                sid=sent.sid,
-                tech=page["tech_id"],
-            )
-        log.info("page.sent", incident_id=incident["id"], page_id=page["id"], sid=sent.sid)
-
-    def _send_failed(self, timer: dict[str, Any], page: dict[str, Any], exc: SendError) -> None:
-        now = self.clock.now()
-        settings = self.catalog.config.defaults
-        attempts = page["attempts"] + 1
-        timers: list[tuple[int, datetime]] = []
-        with self.store.transaction():
-            self.store.finish_timer(timer["id"], now, "error")
-            if exc.transient and attempts < settings.send_retries:
-                due = now + settings.retry_backoff * (2 ** (attempts - 1))
-                self.store.update(
-                    "pages",
-                    page["id"],
-                    {"attempts": attempts, "error": str(exc), "updated_at": utcnow_text(now)},
-                )
-                retry_id = self.store.insert(
-                    "timers",
-                    {
-                        "kind": SEND,
-                        "incident_id": page["incident_id"],
-                        "ref": page["id"],
-                        "due_at": utcnow_text(due),
-                    },
-                )
-                timers.append((retry_id, due))
-                self.store.log(
-                    now,
-                    "page.retry",
-                    f"attempt {attempts} to reach Twilio for {page['tech_id']} failed ({exc}); retrying at {utcnow_text(due)}",
-                    incident_id=page["incident_id"],
-                    page_id=page["id"],
-                )
-                log.warning("page.retry", page_id=page["id"], attempt=attempts, error=str(exc))
-            else:
-                timers = self._page_failed(page, attempts, str(exc), now)
-        self._arm(timers)
-
-    def _page_failed(
-        self, page: dict[str, Any], attempts: int, error: str, now: datetime
-    ) -> list[tuple[int, datetime]]:
-        """A page that will never arrive: if its whole step failed, escalate now (in a txn)."""
-        self.store.update(
-            "pages",
-            page["id"],
-            {
-                "state": "failed",
-                "attempts": attempts,
-                "error": error,
-                "updated_at": utcnow_text(now),
-            },
-        )
-        incident = self.store.incident(page["incident_id"])
-        assert incident is not None
-        self.store.log(
-            now,
-            "page.failed",
-            f"page to {page['tech_id']} failed: {error}",
-            client=incident["client"],
-            incident_id=incident["id"],
-            page_id=page["id"],
-        )
-        log.error("page.failed", page_id=page["id"], tech=page["tech_id"], error=error)
-        step_pages = self.store.all(
-            "SELECT state FROM pages WHERE incident_id = ? AND kind = 'page' AND pass_number = ? AND step_index = ?",
-            (incident["id"], incident["pass_number"], incident["step_index"]),
-        )
-        same_step = (page["pass_number"], page["step_index"]) == (
-            incident["pass_number"],
-            incident["step_index"],
-        )
-        if (
-            page["kind"] == "page"
-            and same_step
-            and incident["state"] == escalation.PAGING
-            and all(p["state"] == "failed" for p in step_pages)
-        ):
-            return self._escalate(incident, now, "delivery failed")
-        return []
-
-    # -- Twilio status callbacks ------------------------------------------------------------
-
-    def receive_status(self, page_id: int | None, params: dict[str, str]) -> None:
-        now = self.clock.now()
-        sid = params.get("MessageSid") or params.get("SmsSid") or params.get("CallSid") or ""
-        status = (
-            params.get("MessageStatus") or params.get("SmsStatus") or params.get("CallStatus") or ""
-        ).lower()
-        error_code = params.get("ErrorCode")
-        timers: list[tuple[int, datetime]] = []
-        with self.store.transaction():
-            page = None
-            if sid:
-                page = self.store.one("SELECT * FROM pages WHERE twilio_sid = ?", (sid,))
-            if page is None and page_id is not None:
-                page = self.store.one("SELECT * FROM pages WHERE id = ?", (page_id,))
-            self.store.log(
-                now,
-                "page.status",
-                f"delivery status {status or '?'} for {sid or 'unknown message'}"
-                + (f" (error {error_code})" if error_code else ""),
-                incident_id=page["incident_id"] if page else None,
-                page_id=page["id"] if page else None,
-                sid=sid,
-                status=status,
-                error_code=error_code,
-            )
-            if page is None:
-                return
-            self.store.update(
-                "pages",
-                page["id"],
-                {"twilio_status": status, "updated_at": utcnow_text(now)}
-                | ({"error": f"Twilio error {error_code}"} if error_code else {}),
-            )
-            if status in FAILED_STATUSES and page["state"] != "failed":
-                timers = self._page_failed(
-                    page, page["attempts"], f"Twilio reported {status} (error {error_code})", now
-                )
-        self._arm(timers)
-
-    # -- SMS replies ------------------------------------------------------------------------
-
-    def receive_sms(self, params: dict[str, str]) -> str | None:
-        """Record one inbound SMS and act on it; the return value is the SMS answer, if any."""
-        now = self.clock.now()
-        sid = params.get("MessageSid") or params.get("SmsSid") or ""
-        phone = params.get("From", "")
-        body = params.get("Body", "")
-        timers: list[tuple[int, datetime]] = []
-        with self.store.transaction():
-            if self.store.one("SELECT 1 FROM inbound_sms WHERE message_sid = ?", (sid,)):
-                self.store.log(
-                    now,
-                    "sms.duplicate",
-                    f"duplicate delivery of {sid} ignored",
-                    actor=phone,
-                    sid=sid,
-                )
-                return None
-            self.store.insert(
-                "inbound_sms",
-                {
-                    "message_sid": sid,
-                    "received_at": utcnow_text(now),
-                    "from_phone": phone,
-                    "to_phone": params.get("To"),
-                    "body": body,
-                    "params": json.dumps(params, sort_keys=True),
-                },
-            )
-            reply = parse_reply(body, params.get("OptOutType"))
-            tech = self.catalog.config.tech_by_phone(phone)
-            actor = tech.id if tech else phone
-            incident, answer = None, None
-            if reply.command in ("ack", "esc", "res") and tech is not None:
-                incident, answer = self._target(tech, reply)
-            incident_id = incident["id"] if incident else None
-            client = incident["client"] if incident else None
-            self.store.log(
-                now,
-                "sms.received",
-                f"SMS from {actor}: {body!r}",
-                actor=actor,
-                client=client,
-                incident_id=incident_id,
-                sid=sid,
-                command=reply.command,
-            )
-            if reply.command == "opt_out":
-                handled = "opt_out"
-                self.store.log(
-                    now,
-                    "sms.opt_out",
-                    f"{actor} sent a carrier opt-out ({body.strip()!r}): Twilio will not deliver "
-                    "pages to this phone until they text START",
-                    actor=actor,
-                )
-                log.warning("sms.opt_out", actor=actor)
-            elif reply.command == "opt_in":
-                handled = "opt_in"
-                self.store.log(now, "sms.opt_in", f"{actor} opted back in", actor=actor)
-            elif tech is None:
-                handled = "unknown_sender"
-                self.store.log(
-                    now,
-                    "sms.unknown_sender",
-                    f"SMS from unknown number {phone} ignored",
-                    actor=phone,
-                )
-                log.warning("sms.unknown_sender", phone=phone)
-            elif reply.command == "help":
-                handled, answer = "help", HELP_TEXT
-            elif reply.command == "unknown":
-                handled, answer = "unknown", "Not understood. " + HELP_TEXT
-            elif reply.command == "who":
-                handled, answer = "who", self._who_text(now)
-            elif incident is None:
-                handled = "no_incident"
-            elif not self._may_act(tech, incident):
-                handled = "unauthorised"
-                answer = f"You were not paged for #{incident_id}; nothing changed."
-                self.store.log(
-                    now,
-                    "sms.unauthorised",
-                    f"{tech.id} may not act on #{incident_id} (not paged for it)",
-                    actor=tech.id,
-                    client=client,
-                    incident_id=incident_id,
-                )
-            elif reply.command == "ack":
-                handled, answer, timers = self.acknowledge(incident, tech.id, now)
-            elif reply.command == "esc":
-                handled, answer, timers = self.escalate_now(incident, tech.id, now)
-            else:
-                handled, answer, timers = self.resolve(incident, tech.id, now, reply.note)
-            self.store.update("inbound_sms", sid, {"handled_as": handled})
-            if answer:
-                self.store.log(
-                    now,
-                    "sms.answer",
-                    f"answered {actor}: {answer}",
-                    client=client,
-                    incident_id=incident_id,
-                    to=phone,
-                )
-        self._arm(timers)
-        return answer
-
-    def _target(self, tech: Tech, reply: Reply) -> tuple[dict[str, Any] | None, str | None]:
-        """The incident a command is about (bare ACK: the latest page to this phone)."""
-        number = reply.incident
-        if number is None:
-            latest = self.store.latest_page_to(tech.phone)
-            if latest is None:
-                return None, "You have no page to acknowledge."
-            number = latest["incident_id"]
-        incident = self.store.incident(number)
-        if incident is None:
-            return None, f"There is no incident #{number}."
-        return incident, None
-
-    def _may_act(self, tech: Tech, incident: dict[str, Any]) -> bool:
-        sop = self.catalog.sops.get(incident["client"])
-        paged = {page["tech_id"] for page in self.store.pages_for(incident["id"])}
-        return escalation.may_act(tech.id, paged, sop.escalation.final_contacts if sop else ())
-
-    def _who_text(self, now: datetime) -> str:
-        parts = []
-        for name in sorted(self.catalog.rotations):
-            people = ", ".join(t.name for t in self.catalog.on_call(name, now)) or "nobody"
-            parts.append(f"{name}: {people}")
-        return "On call now: " + "; ".join(parts)
+            timers = self.escalate_step(incident, now, "timeout")
+        self.arm(timers)
 
     # -- state changes (SMS, CLI) -----------------------------------------------------------
 
@@ -696,7 +392,7 @@ class Engine:
                 f"#{number}: every step has been paged already; final contacts were told.",
                 [],
             )
-        timers = self._escalate(incident, now, f"escalated by {actor}")
+        timers = self.escalate_step(incident, now, f"escalated by {actor}")
         after = self.store.incident(number)
         assert after is not None
         if after["state"] == escalation.EXHAUSTED:

@@ -118,7 +118,7 @@ def create_app(engine: Engine) -> Starlette:
     async def sms(request: Request, params: dict[str, str]) -> Response:
         if not (params.get("MessageSid") or params.get("SmsSid")) or "From" not in params:
             return _error(400, "MessageSid and From are required")
-        answer = engine.receive_sms(params)
+        answer = engine.inbox.receive(params)
         twiml = MessagingResponse()
         if answer:
             twiml.message(answer)
@@ -127,7 +127,7 @@ def create_app(engine: Engine) -> Starlette:
     async def status(request: Request, params: dict[str, str]) -> Response:
         page = request.query_params.get("page")
         page_id = int(page) if page and page.isdigit() else None
-        engine.receive_status(page_id, params)
+        engine.delivery.receive_status(page_id, params)
         return Response(status_code=204)
 
     async def internal_error(request: Request, exc: Exception) -> Response:

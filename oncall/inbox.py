@@ -1,0 +1,176 @@
+"""The SMS inbox: record every inbound text, work out who sent it and what it means, and
+act on it only if that tech may act on that incident.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from oncall import escalation
+from oncall.config import Tech
+from oncall.replies import HELP_TEXT, Reply, parse_reply
+from oncall.store import utcnow_text
+
+if TYPE_CHECKING:
+    from oncall.catalog import Catalog
+    from oncall.clock import Clock
+    from oncall.engine import Engine
+    from oncall.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+class SmsInbox:
+    """Inbound SMS → reply grammar → acknowledge / escalate / resolve, all logged."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def store(self) -> Store:
+        return self.engine.store
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.engine.catalog
+
+    @property
+    def clock(self) -> Clock:
+        return self.engine.clock
+
+    # -- SMS replies ------------------------------------------------------------------------
+
+    def receive(self, params: dict[str, str]) -> str | None:
+        """Record one inbound SMS and act on it; the return value is the SMS answer, if any."""
+        now = self.clock.now()
+        sid = params.get("MessageSid") or params.get("SmsSid") or ""
+        phone = params.get("From", "")
+        body = params.get("Body", "")
+        timers: list[tuple[int, datetime]] = []
+        with self.store.transaction():
+            if self.store.one("SELECT 1 FROM inbound_sms WHERE message_sid = ?", (sid,)):
+                self.store.log(
+                    now,
+                    "sms.duplicate",
+                    f"duplicate delivery of {sid} ignored",
+                    actor=phone,
+                    sid=sid,
+                )
+                return None
+            self.store.insert(
+                "inbound_sms",
+                {
+                    "message_sid": sid,
+                    "received_at": utcnow_text(now),
+                    "from_phone": phone,
+                    "to_phone": params.get("To"),
+                    "body": body,
+                    "params": json.dumps(params, sort_keys=True),
+                },
+            )
+            reply = parse_reply(body, params.get("OptOutType"))
+            tech = self.catalog.config.tech_by_phone(phone)
+            actor = tech.id if tech else phone
+            incident, answer = None, None
+            if reply.command in ("ack", "esc", "res") and tech is not None:
+                incident, answer = self._target(tech, reply)
+            incident_id = incident["id"] if incident else None
+            client = incident["client"] if incident else None
+            self.store.log(
+                now,
+                "sms.received",
+                f"SMS from {actor}: {body!r}",
+                actor=actor,
+                client=client,
+                incident_id=incident_id,
+                sid=sid,
+                command=reply.command,
+            )
+            if reply.command == "opt_out":
+                handled = "opt_out"
+                self.store.log(
+                    now,
+                    "sms.opt_out",
+                    f"{actor} sent a carrier opt-out ({body.strip()!r}): Twilio will not deliver "
+                    "pages to this phone until they text START",
+                    actor=actor,
+                )
+                log.warning("sms.opt_out", actor=actor)
+            elif reply.command == "opt_in":
+                handled = "opt_in"
+                self.store.log(now, "sms.opt_in", f"{actor} opted back in", actor=actor)
+            elif tech is None:
+                handled = "unknown_sender"
+                self.store.log(
+                    now,
+                    "sms.unknown_sender",
+                    f"SMS from unknown number {phone} ignored",
+                    actor=phone,
+                )
+                log.warning("sms.unknown_sender", phone=phone)
+            elif reply.command == "help":
+                handled, answer = "help", HELP_TEXT
+            elif reply.command == "unknown":
+                handled, answer = "unknown", "Not understood. " + HELP_TEXT
+            elif reply.command == "who":
+                handled, answer = "who", self._who_text(now)
+            elif incident is None:
+                handled = "no_incident"
+            elif not self._may_act(tech, incident):
+                handled = "unauthorised"
+                answer = f"You were not paged for #{incident_id}; nothing changed."
+                self.store.log(
+                    now,
+                    "sms.unauthorised",
+                    f"{tech.id} may not act on #{incident_id} (not paged for it)",
+                    actor=tech.id,
+                    client=client,
+                    incident_id=incident_id,
+                )
+            elif reply.command == "ack":
+                handled, answer, timers = self.engine.acknowledge(incident, tech.id, now)
+            elif reply.command == "esc":
+                handled, answer, timers = self.engine.escalate_now(incident, tech.id, now)
+            else:
+                handled, answer, timers = self.engine.resolve(incident, tech.id, now, reply.note)
+            self.store.update("inbound_sms", sid, {"handled_as": handled})
+            if answer:
+                self.store.log(
+                    now,
+                    "sms.answer",
+                    f"answered {actor}: {answer}",
+                    client=client,
+                    incident_id=incident_id,
+                    to=phone,
+                )
+        self.engine.arm(timers)
+        return answer
+
+    def _target(self, tech: Tech, reply: Reply) -> tuple[dict[str, Any] | None, str | None]:
+        """The incident a command is about (bare ACK: the latest page to this phone)."""
+        number = reply.incident
+        if number is None:
+            latest = self.store.latest_page_to(tech.phone)
+            if latest is None:
+                return None, "You have no page to acknowledge."
+            number = latest["incident_id"]
+        incident = self.store.incident(number)
+        if incident is None:
+            return None, f"There is no incident #{number}."
+        return incident, None
+
+    def _may_act(self, tech: Tech, incident: dict[str, Any]) -> bool:
+        sop = self.catalog.sops.get(incident["client"])
+        paged = {page["tech_id"] for page in self.store.pages_for(incident["id"])}
+        return escalation.may_act(tech.id, paged, sop.escalation.final_contacts if sop else ())
+
+    def _who_text(self, now: datetime) -> str:
+        parts = []
+        for name in sorted(self.catalog.rotations):
+            people = ", ".join(t.name for t in self.catalog.on_call(name, now)) or "nobody"
+            parts.append(f"{name}: {people}")
+        return "On call now: " + "; ".join(parts)
