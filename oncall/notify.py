@@ -71,6 +71,10 @@ class Notifier:
             ) from exc
         except (TimeoutError, aiohttp.ClientError, OSError, TwilioException) as exc:
             raise SendError(f"cannot reach Twilio: {exc!r}", transient=True) from exc
+        except Exception as exc:
+            # Anything else (an odd response the SDK cannot parse, …) must not lose the page:
+            # treat it as transient so it is retried and, failing that, escalated.
+            raise SendError(f"unexpected error talking to Twilio: {exc!r}", transient=True) from exc
         return Sent(sid=str(message.sid), status=str(message.status))
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from starlette.applications import Starlette
@@ -31,11 +32,18 @@ def _error(status: int, reason: str) -> JSONResponse:
 
 
 async def _read_body(request: Request) -> bytes | None:
+    """The body, or None if it is larger than MAX_BODY (read no further than that)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY:
         return None
-    body = await request.body()
-    return None if len(body) > MAX_BODY else body
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def create_app(engine: Engine) -> Starlette:
@@ -98,8 +106,13 @@ def create_app(engine: Engine) -> Starlette:
             body = await _read_body(request)
             if body is None:
                 return _error(413, "body too large")
-            form = await request.form()
-            params = {key: str(value) for key, value in form.multi_items()}
+            try:
+                pairs = parse_qsl(
+                    body.decode("utf-8"), keep_blank_values=True, strict_parsing=False
+                )
+            except UnicodeDecodeError:
+                return _error(400, "body is not UTF-8 form data")
+            params = dict(pairs)
             url = config().public_url + request.url.path
             if request.url.query:
                 url += "?" + request.url.query

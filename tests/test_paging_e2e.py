@@ -229,3 +229,17 @@ def test_healthz(h: Harness) -> None:
 
 def test_after_hours_fixture_is_a_saturday() -> None:
     assert AFTER_HOURS.weekday() == 5
+
+
+def test_oversized_bodies_are_refused(h: Harness) -> None:
+    big = '{"severity": "critical", "summary": "' + "x" * 300_000 + '"}'
+    assert h.post_alert(big).status_code == 413
+
+
+def test_twilio_webhook_without_signature_is_403(h: Harness) -> None:
+    response = h.http.post(f"{h.url}/twilio/sms", data={"From": "+15550001001", "Body": "ACK 1"})
+    assert response.status_code == 403
+    response = h.http.post(
+        f"{h.url}/twilio/status", data={"MessageSid": "SMx", "MessageStatus": "failed"}
+    )
+    assert response.status_code == 403
