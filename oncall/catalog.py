@@ -14,8 +14,8 @@ from pathlib import Path
 
 from oncall.config import Config, Tech, load_config
 from oncall.errors import ConfigError
-from oncall.rotations import Rotation, load_rotations, on_call
-from oncall.sops import Sop, Step, check_references, load_sops
+from oncall.rotations import Rotation, load_rotation, load_rotations, on_call
+from oncall.sops import Sop, Step, check_references, collect_sops, load_sops
 
 
 @dataclass(frozen=True)
@@ -66,17 +66,26 @@ def check_all(config_path: Path | str, env: Mapping[str, str] | None = None) -> 
     except ConfigError as exc:
         return [exc]
     problems: list[ConfigError] = []
-    rotations: Mapping[str, Rotation] = {}
-    sops: Mapping[str, Sop] = {}
+    rotation_names: set[str] = set()
+    if not config.rotations_dir.is_dir():
+        problems.append(ConfigError(config.rotations_dir, None, "rotations directory not found"))
+    else:
+        # Every calendar on its own, so one broken file does not hide the next one. A broken
+        # calendar still counts as a rotation name for the SOP cross-check below.
+        for path in sorted(config.rotations_dir.glob("*.ics")):
+            if path.name.startswith(".") or path.name.endswith(".overrides.ics"):
+                continue
+            rotation_names.add(path.stem)
+            try:
+                load_rotation(path)
+            except ConfigError as exc:
+                problems.append(exc)
     try:
-        rotations = load_rotations(config.rotations_dir)
-    except ConfigError as exc:
-        problems.append(exc)
-    try:
-        sops = load_sops(
+        sops, sop_problems = collect_sops(
             config.sops_dir, config.defaults, env=env, sandbox=config.twilio.mode == "sandbox"
         )
     except ConfigError as exc:
-        problems.append(exc)
-    problems.extend(check_references(sops, config.techs.keys(), rotations.keys()))
+        return [*problems, exc]
+    problems.extend(sop_problems)
+    problems.extend(check_references(sops, config.techs.keys(), rotation_names))
     return problems

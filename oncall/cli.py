@@ -173,7 +173,7 @@ def explain(config_path: Path, client: str, alert_file: Any, at_text: str | None
             result["would_page"] = ", ".join(catalog.techs[t].name for t in plan.tech_ids)
     if fmt == "table":
         for key, value in result.items():
-            click.echo(f"{key:>20}: {value}")
+            click.echo(f"{key:>20}: {'-' if value is None else value}")
     else:
         click.echo(render([result], fmt))
 
@@ -196,26 +196,32 @@ def log_command(
     """The escalation log: every alert, decision, page, reply and state change."""
     catalog = _catalog(config_path)
     since = _instant(since_text, catalog) if since_text else None
-    store = _open_store(catalog)
-    events = store.events(client=client, since=since, incident_id=incident, limit=limit)
+    with _open_store(catalog) as store:
+        events = store.events(client=client, since=since, incident_id=incident, limit=limit)
     zone = catalog.config.timezone
+    machine = fmt != "table"
     rows = [
         {
             "id": e["id"],
-            "time": parse_ts(e["ts"]).astimezone(zone).isoformat(timespec="seconds")
-            if fmt == "table"
-            else e["ts"],
+            "time": e["ts"]
+            if machine
+            else parse_ts(e["ts"]).astimezone(zone).isoformat(timespec="seconds"),
             "kind": e["kind"],
-            "client": e["client"] or "",
-            "incident": e["incident_id"] or "",
+            "client": e["client"] if machine else e["client"] or "",
+            "incident": e["incident_id"] if machine else e["incident_id"] or "",
             "actor": e["actor"],
             "message": e["message"],
-            **({"data": json.dumps(e["data"], sort_keys=True)} if fmt != "table" else {}),
+            # JSON keeps the details as an object; CSV as one JSON text cell.
+            **(
+                {"data": e["data"] if fmt == "json" else json.dumps(e["data"], sort_keys=True)}
+                if machine
+                else {}
+            ),
         }
         for e in events
     ]
     columns = ["id", "time", "kind", "client", "incident", "actor", "message"]
-    click.echo(render(rows, fmt, columns + ([] if fmt == "table" else ["data"])))
+    click.echo(render(rows, fmt, columns + (["data"] if machine else [])))
 
 
 @main.command()
@@ -224,10 +230,10 @@ def log_command(
 def show(config_path: Path, incident_id: int) -> None:
     """One incident's timeline, human readable."""
     catalog = _catalog(config_path)
-    store = _open_store(catalog)
-    if store.incident(incident_id) is None:
-        _fail(f"no incident #{incident_id}")
-    click.echo(render_incident(store, incident_id, catalog.config.timezone))
+    with _open_store(catalog) as store:
+        if store.incident(incident_id) is None:
+            _fail(f"no incident #{incident_id}")
+        click.echo(render_incident(store, incident_id, catalog.config.timezone))
 
 
 @main.group()
@@ -300,11 +306,14 @@ def sandbox_reply(config_path: Path, from_: str, url: str | None, body: str) -> 
             auth_token=config.twilio.auth_token,
             params=params,
         )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         _fail(f"cannot reach the daemon at {post_url}: {exc}")
     if response.status_code != 200:
         _fail(f"daemon answered {response.status_code}: {response.text}")
-    answers = [m.text or "" for m in ElementTree.fromstring(response.text).iter("Message")]
+    try:
+        answers = [m.text or "" for m in ElementTree.fromstring(response.text).iter("Message")]
+    except ElementTree.ParseError as exc:
+        _fail(f"{post_url} did not answer with TwiML (is it the oncall daemon?): {exc}")
     click.echo("\n".join(answers) if answers else "(no answer)")
 
 

@@ -196,6 +196,7 @@ class Delivery:
                 "page.status",
                 f"delivery status {status or '?'} for {sid or 'unknown message'}"
                 + (f" (error {error_code})" if error_code else ""),
+                client=self._client_of(page),
                 incident_id=page["incident_id"] if page else None,
                 page_id=page["id"] if page else None,
                 sid=sid,
@@ -215,3 +216,7 @@ class Delivery:
                     page, page["attempts"], f"Twilio reported {status} (error {error_code})", now
                 )
         self.engine.arm(timers)
+
+    def _client_of(self, page: dict[str, Any] | None) -> str | None:
+        incident = self.store.incident(page["incident_id"]) if page else None
+        return incident["client"] if incident else None

@@ -159,6 +159,12 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- schema -----------------------------------------------------------------------------
 
     def schema_version(self) -> int:
@@ -261,8 +267,13 @@ class Store:
             clauses.append("ts >= ?")
             params.append(utcnow_text(since))
         if incident_id is not None:
-            clauses.append("incident_id = ?")
-            params.append(incident_id)
+            # The incident's own events, and those of the alert that opened it and of its pages.
+            clauses.append(
+                "(incident_id = ? OR (incident_id IS NULL AND ("
+                "json_extract(data, '$.alert_id') = (SELECT alert_id FROM incidents WHERE id = ?)"
+                " OR json_extract(data, '$.page_id') IN (SELECT id FROM pages WHERE incident_id = ?))))"
+            )
+            params.extend([incident_id, incident_id, incident_id])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = f" LIMIT {int(limit)}" if limit else ""
         rows = self.all(f"SELECT * FROM events {where} ORDER BY id{tail}", params)

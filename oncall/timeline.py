@@ -17,12 +17,7 @@ def timeline_rows(store: Store, incident_id: int, zone: ZoneInfo) -> list[dict[s
     incident = store.incident(incident_id)
     if incident is None:
         return []
-    events = store.all(
-        "SELECT * FROM events WHERE incident_id = ? OR (incident_id IS NULL AND json_extract(data, '$.alert_id') = ?)"
-        " OR (incident_id IS NULL AND json_extract(data, '$.page_id') IN (SELECT id FROM pages WHERE incident_id = ?))"
-        " ORDER BY id",
-        (incident_id, incident["alert_id"], incident_id),
-    )
+    events = store.events(incident_id=incident_id)
     return [
         {
             "time": parse_ts(event["ts"]).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"),
