@@ -236,6 +236,50 @@ def show(config_path: Path, incident_id: int) -> None:
         click.echo(render_incident(store, incident_id, catalog.config.timezone))
 
 
+def _change_incident(
+    config_path: Path, incident_id: int, actor: str, action: str, note: str = ""
+) -> None:
+    """Acknowledge or resolve from the shell; the running daemon sees it on its next timer."""
+    from oncall.engine import Engine
+
+    catalog = _catalog(config_path)
+    if actor not in catalog.techs:
+        _fail(f"unknown tech {actor!r} (have: {', '.join(sorted(catalog.techs))})", 2)
+    with _open_store(catalog) as store:
+        engine = Engine(catalog, store, None, SystemClock())
+        now = datetime.now(UTC)
+        with store.transaction():
+            incident = store.incident(incident_id)
+            if incident is None:
+                _fail(f"no incident #{incident_id}")
+            if action == "ack":
+                handled, answer, _ = engine.acknowledge(incident, f"{actor}", now)
+            else:
+                handled, answer, _ = engine.resolve(incident, f"{actor}", now, note)
+    if handled == "already":
+        _fail(answer)
+    click.echo(answer)
+
+
+@main.command()
+@config_option
+@click.argument("incident_id", type=int)
+@click.option("--as", "actor", required=True, help="The tech id taking it (recorded as owner).")
+def ack(config_path: Path, incident_id: int, actor: str) -> None:
+    """Acknowledge an incident from the shell: paging stops."""
+    _change_incident(config_path, incident_id, actor, "ack")
+
+
+@main.command()
+@config_option
+@click.argument("incident_id", type=int)
+@click.option("--as", "actor", required=True, help="The tech id resolving it.")
+@click.option("--note", default="", help="What was done.")
+def resolve(config_path: Path, incident_id: int, actor: str, note: str) -> None:
+    """Resolve an incident from the shell: paging stops."""
+    _change_incident(config_path, incident_id, actor, "res", note)
+
+
 @main.group()
 def sop() -> None:
     """Client SOPs."""

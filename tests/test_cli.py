@@ -675,3 +675,36 @@ def test_run_with_a_broken_config_is_exit_2_and_names_the_problem(tmp_path: Path
 def test_version() -> None:
     out = ok(oncall("--version"))
     assert re.search(r"\d+\.\d+\.\d+", out)
+
+
+def test_ack_and_resolve_from_the_shell_stop_a_running_escalation(tmp_path: Path) -> None:
+    config = write_config(tmp_path, ack="1s")
+    with Harness(config) as h:
+        response = h.post_alert(SERVER_DOWN)
+        number = response.json()["incident"]
+        primary = h.catalog.on_call("primary", h.clock.now())[0]
+        backup = h.catalog.on_call("backup", h.clock.now())[0]
+        h.phone(primary.id).expect_sms(f"#{number}")
+        out = ok(oncall("ack", str(number), "--as", "owner", "--config", config))
+        assert f"Acknowledged #{number}" in out
+        h.phone(backup.id).expect_no_sms(1.5)
+        assert h.incident(number)["acked_by"] == "owner"
+        assert "already acknowledged" in failed(
+            oncall("ack", str(number), "--as", "owner", "--config", config), 1
+        )
+        out = ok(
+            oncall(
+                "resolve",
+                str(number),
+                "--as",
+                "owner",
+                "--note",
+                "power restored",
+                "--config",
+                config,
+            )
+        )
+        assert f"Resolved #{number}" in out
+        assert h.incident(number)["state"] == "resolved"
+    assert failed(oncall("ack", "99", "--as", "owner", "--config", config), 1)
+    assert failed(oncall("ack", "1", "--as", "nobody", "--config", config), 2)
