@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from oncall.sandbox import MessageRecord, SandboxPeer
+from oncall.sandbox import SandboxPeer
+from oncall.sandbox_records import MessageRecord
 from oncall.serving import ServerThread
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,8 +16,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from oncall.emergency import EmergencyRule
 from oncall.intake import Alert
-from oncall.sops import END_OF_DAY, EmergencyRule, Sop, SupportWindow, format_ranges
+from oncall.sops import Sop
+from oncall.support_window import END_OF_DAY, SupportWindow, format_ranges
 
 ACTIONS = ("service_desk", "page", "queue", "record")
 MAX_SEARCH_DAYS = 400

@@ -327,7 +327,7 @@ def sandbox_reply(config_path: Path, from_: str, url: str | None, body: str) -> 
     import httpx
 
     from oncall.config import parse_phone
-    from oncall.sandbox import inbound_sms_params, send_inbound_sms_sync
+    from oncall.twilio_webhooks import inbound_sms_params, send_inbound_sms_sync
 
     catalog = _catalog(config_path)
     config = catalog.config

@@ -20,9 +20,10 @@ import httpx
 from oncall.catalog import Catalog
 from oncall.clock import OffsetClock
 from oncall.daemon import Daemon
-from oncall.sandbox import MessageRecord, inbound_sms_params, send_inbound_sms
+from oncall.sandbox_records import MessageRecord
 from oncall.sops import Sop
 from oncall.timeline import render_incident
+from oncall.twilio_webhooks import inbound_sms_params, send_inbound_sms
 
 DEMO_CLIENT = "acme-manufacturing"
 DEMO_ALERT = {

@@ -23,8 +23,10 @@ import httpx
 from oncall.catalog import Catalog, load_catalog
 from oncall.clock import Clock, OffsetClock
 from oncall.daemon import Daemon
-from oncall.sandbox import MessageRecord, SandboxPeer, inbound_sms_params, send_inbound_sms_sync
+from oncall.sandbox import SandboxPeer
+from oncall.sandbox_records import MessageRecord
 from oncall.serving import ServerThread
+from oncall.twilio_webhooks import inbound_sms_params, send_inbound_sms_sync
 
 REPO = Path(__file__).resolve().parent.parent
 

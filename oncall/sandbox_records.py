@@ -1,0 +1,393 @@
+"""What the sandbox Twilio peer saw, and the controls a test has over it.
+
+``MessageRecord`` and ``CallRecord`` are the requests the peer accepted; each renders as the
+resource JSON Twilio would return and as the ``/_sandbox`` listing. ``SandboxRecords`` keeps
+them (``messages``, ``calls``, and ``rejected`` for injected failures), runs ``on_message``
+hooks, lets a test or the demo wait for a message (``wait_for_message`` from any event loop,
+``wait_for_message_sync`` from another thread), and makes the next sends fail (``fail_next``).
+It is thread-safe; ``oncall.sandbox.SandboxPeer`` is the HTTP side built on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any, Literal, get_args
+
+import structlog
+
+from oncall.twilio_webhooks import API_VERSION
+
+FailMode = Literal["http_500", "undelivered"]
+FAIL_MODES: tuple[str, ...] = get_args(FailMode)
+
+log = structlog.get_logger(__name__)
+
+
+def _rfc2822(instant: datetime | None) -> str | None:
+    return format_datetime(instant) if instant is not None else None
+
+
+@dataclass
+class MessageRecord:
+    """One Messages request the peer saw; ``status`` follows the callbacks sent so far."""
+
+    sid: str
+    to: str
+    from_: str | None
+    body: str
+    status_callback: str | None
+    received_at: float  # time.monotonic() when the request was handled
+    params: dict[str, str]  # every form field as sent (last value of a repeated one)
+    messaging_service_sid: str | None = None
+    status: str = "queued"
+    error_code: int | None = None
+    error_message: str | None = None
+    num_segments: int = 1
+    num_media: int = 0
+    date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    date_updated: datetime = field(default_factory=lambda: datetime.now(UTC))
+    date_sent: datetime | None = None
+    status_history: list[str] = field(default_factory=list)
+
+    def resource(self, account_sid: str) -> dict[str, Any]:
+        """The Message resource JSON Twilio would return for this message."""
+        uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{self.sid}.json"
+        return {
+            "account_sid": account_sid,
+            "api_version": API_VERSION,
+            "body": self.body,
+            "date_created": _rfc2822(self.date_created),
+            "date_sent": _rfc2822(self.date_sent),
+            "date_updated": _rfc2822(self.date_updated),
+            "direction": "outbound-api",
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "from": self.from_,
+            "messaging_service_sid": self.messaging_service_sid,
+            "num_media": str(self.num_media),
+            "num_segments": str(self.num_segments),
+            "price": None,
+            "price_unit": "USD",
+            "sid": self.sid,
+            "status": self.status,
+            "subresource_uris": {"media": uri.removesuffix(".json") + "/Media.json"},
+            "to": self.to,
+            "uri": uri,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as ``GET /_sandbox/messages`` lists it."""
+        return {
+            "sid": self.sid,
+            "to": self.to,
+            "from": self.from_,
+            "body": self.body,
+            "status": self.status,
+            "status_history": list(self.status_history),
+            "error_code": self.error_code,
+            "status_callback": self.status_callback,
+            "messaging_service_sid": self.messaging_service_sid,
+            "num_segments": self.num_segments,
+            "received_at": self.received_at,
+            "params": dict(self.params),
+        }
+
+
+@dataclass
+class CallRecord:
+    """One Calls request the peer saw (no call is simulated: it stays ``queued``)."""
+
+    sid: str
+    to: str
+    from_: str
+    url: str | None
+    twiml: str | None
+    status_callback: str | None
+    status_callback_event: tuple[str, ...]
+    machine_detection: str | None
+    received_at: float
+    params: dict[str, str]
+    status: str = "queued"
+    date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def resource(self, account_sid: str) -> dict[str, Any]:
+        """The Call resource JSON Twilio would return for this call."""
+        uri = f"/{API_VERSION}/Accounts/{account_sid}/Calls/{self.sid}.json"
+        base = uri.removesuffix(".json")
+        return {
+            "account_sid": account_sid,
+            "annotation": None,
+            "answered_by": None,
+            "api_version": API_VERSION,
+            "caller_name": None,
+            "date_created": _rfc2822(self.date_created),
+            "date_updated": _rfc2822(self.date_created),
+            "direction": "outbound-api",
+            "duration": None,
+            "end_time": None,
+            "forwarded_from": None,
+            "from": self.from_,
+            "from_formatted": self.from_,
+            "group_sid": None,
+            "parent_call_sid": None,
+            "phone_number_sid": None,
+            "price": None,
+            "price_unit": "USD",
+            "queue_time": "0",
+            "sid": self.sid,
+            "start_time": None,
+            "status": self.status,
+            "subresource_uris": {
+                "notifications": f"{base}/Notifications.json",
+                "recordings": f"{base}/Recordings.json",
+                "events": f"{base}/Events.json",
+            },
+            "to": self.to,
+            "to_formatted": self.to,
+            "trunk_sid": None,
+            "uri": uri,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as ``GET /_sandbox/calls`` lists it."""
+        return {
+            "sid": self.sid,
+            "to": self.to,
+            "from": self.from_,
+            "url": self.url,
+            "twiml": self.twiml,
+            "status": self.status,
+            "status_callback": self.status_callback,
+            "status_callback_event": list(self.status_callback_event),
+            "machine_detection": self.machine_detection,
+            "received_at": self.received_at,
+            "params": dict(self.params),
+        }
+
+
+@dataclass
+class _FailRule:
+    to: str | None
+    remaining: int
+    mode: FailMode
+
+
+@dataclass
+class _Waiter:
+    predicate: Callable[[MessageRecord], bool]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[MessageRecord]
+
+
+def _resolve(future: asyncio.Future[MessageRecord], record: MessageRecord) -> None:
+    if not future.done():
+        future.set_result(record)
+
+
+def _fail(future: asyncio.Future[MessageRecord], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+class SandboxRecords:
+    """The peer's records, hooks, waiters and injected failures, behind one lock.
+
+    Records are appended from the peer's event loop; ``wait_for_message`` works from any loop
+    and ``wait_for_message_sync`` from any other thread.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[MessageRecord] = []
+        self.calls: list[CallRecord] = []
+        self.rejected: list[MessageRecord] = []  # Messages requests answered with injected 500s
+        self.on_message: list[Callable[[MessageRecord], None]] = []
+        self.callback_errors: list[str] = []
+
+        self._messages_by_sid: dict[str, MessageRecord] = {}
+        self._calls_by_sid: dict[str, CallRecord] = {}
+        self._fail_rules: list[_FailRule] = []
+        self._cond = threading.Condition()
+        self._waiters: list[_Waiter] = []
+
+    # -- failure injection -----------------------------------------------------------------
+
+    def fail_next(self, to: str | None, count: int, mode: FailMode) -> None:
+        """Make the next ``count`` Messages requests (to ``to``, or to anyone if None) fail.
+
+        ``http_500``: answered 500 (Twilio code 20500), recorded in ``rejected``, not in
+        ``messages``. ``undelivered``: accepted (201) but the callbacks are ``sent`` then
+        ``undelivered`` with ErrorCode 30003. Rules are consumed in the order they were added.
+        """
+        if mode not in FAIL_MODES:
+            raise ValueError(f"unknown failure mode {mode!r}; expected one of {FAIL_MODES}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be a positive integer, got {count!r}")
+        with self._cond:
+            self._fail_rules.append(_FailRule(to=to, remaining=count, mode=mode))
+
+    def pending_failures(self) -> list[dict[str, Any]]:
+        """Injected failures not yet consumed."""
+        with self._cond:
+            return [
+                {"to": r.to, "count": r.remaining, "mode": r.mode}
+                for r in self._fail_rules
+                if r.remaining > 0
+            ]
+
+    def _take_failure(self, to: str) -> FailMode | None:
+        with self._cond:
+            for rule in self._fail_rules:
+                if rule.remaining > 0 and (rule.to is None or rule.to == to):
+                    rule.remaining -= 1
+                    mode = rule.mode
+                    self._fail_rules = [r for r in self._fail_rules if r.remaining > 0]
+                    return mode
+        return None
+
+    # -- records ---------------------------------------------------------------------------
+
+    def message(self, sid: str) -> MessageRecord | None:
+        return self._messages_by_sid.get(sid)
+
+    def call(self, sid: str) -> CallRecord | None:
+        return self._calls_by_sid.get(sid)
+
+    def reset(self) -> None:
+        """Forget recorded messages, calls, rejections and pending failures."""
+        with self._cond:
+            self.messages.clear()
+            self.calls.clear()
+            self.rejected.clear()
+            self.callback_errors.clear()
+            self._messages_by_sid.clear()
+            self._calls_by_sid.clear()
+            self._fail_rules.clear()
+
+    def messages_json(self) -> list[dict[str, Any]]:
+        with self._cond:
+            records = list(self.messages)
+        return [m.to_json() for m in records]
+
+    def calls_json(self) -> list[dict[str, Any]]:
+        with self._cond:
+            records = list(self.calls)
+        return [c.to_json() for c in records]
+
+    def _record_rejection(self, record: MessageRecord) -> None:
+        with self._cond:
+            self.rejected.append(record)
+
+    def _record_call(self, record: CallRecord) -> None:
+        with self._cond:
+            self.calls.append(record)
+            self._calls_by_sid[record.sid] = record
+
+    def _record_message(self, record: MessageRecord) -> None:
+        with self._cond:
+            self.messages.append(record)
+            self._messages_by_sid[record.sid] = record
+            still_waiting: list[_Waiter] = []
+            for waiter in self._waiters:
+                try:
+                    matched = waiter.predicate(record)
+                except Exception as exc:  # a broken predicate fails its own waiter only
+                    self._wake(waiter, _fail, exc)
+                    continue
+                if matched:
+                    self._wake(waiter, _resolve, record)
+                else:
+                    still_waiting.append(waiter)
+            self._waiters = still_waiting
+            self._cond.notify_all()
+        for hook in list(self.on_message):
+            try:
+                hook(record)
+            except Exception as exc:  # observers must not break the peer
+                log.warning("sandbox.on_message_hook_failed", hook=repr(hook), error=repr(exc))
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    async def wait_for_message(
+        self,
+        predicate: Callable[[MessageRecord], bool],
+        timeout: float,
+        *,
+        start: int = 0,
+    ) -> MessageRecord:
+        """The first recorded message (from index ``start`` on) matching ``predicate``.
+
+        Returns at once if one is already recorded, else waits without polling until one is,
+        or raises ``TimeoutError`` listing what was received. Usable from any event loop.
+        """
+        loop = asyncio.get_running_loop()
+        with self._cond:
+            for record in self.messages[start:]:
+                if predicate(record):
+                    return record
+            waiter = _Waiter(predicate, loop, loop.create_future())
+            self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter.future, timeout)
+        except TimeoutError:
+            raise TimeoutError(self._timeout_message(timeout, start)) from None
+        finally:
+            with self._cond:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def wait_for_message_sync(
+        self,
+        predicate: Callable[[MessageRecord], bool],
+        timeout: float,
+        *,
+        start: int = 0,
+    ) -> MessageRecord:
+        """Blocking :meth:`wait_for_message` for a thread other than the peer's loop thread."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # no loop in this thread: blocking is fine
+        else:
+            raise RuntimeError(
+                "wait_for_message_sync would block a running event loop; "
+                "await wait_for_message() instead"
+            )
+        deadline = time.monotonic() + timeout
+        index = start
+        with self._cond:
+            while True:
+                while index < len(self.messages):
+                    record = self.messages[index]
+                    index += 1
+                    if predicate(record):
+                        return record
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(self._timeout_message(timeout, start))
+                self._cond.wait(remaining)
+
+    def _timeout_message(self, timeout: float, start: int) -> str:
+        with self._cond:
+            seen = self.messages[start:]
+        if not seen:
+            return f"no matching SMS within {timeout:g}s: the sandbox received no messages"
+        shown = seen[-10:]
+        lines = [f"  {m.sid} to={m.to} status={m.status} body={m.body[:60]!r}" for m in shown]
+        more = f" (last {len(shown)} shown)" if len(seen) > len(shown) else ""
+        return (
+            f"no matching SMS within {timeout:g}s; the sandbox received {len(seen)}{more}:\n"
+            + "\n".join(lines)
+        )
+
+    @staticmethod
+    def _wake(waiter: _Waiter, action: Callable[..., None], value: object) -> None:
+        # The waiter may live in another thread's loop; a closed loop has nobody to wake.
+        with contextlib.suppress(RuntimeError):
+            waiter.loop.call_soon_threadsafe(action, waiter.future, value)
