@@ -133,6 +133,8 @@ class Defaults:
     repeats: int
     send_retries: int
     retry_backoff: timedelta
+    group_window: timedelta = timedelta(minutes=3)  # a client's alerts within this join one incident
+    tech_pages_per_hour: int = 20  # a tech's paging budget; 0 = no limit
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,13 @@ def _check_keys(table: dict[str, Any], allowed: set[str], path: Path, prefix: st
             raise ConfigError(
                 path, f"{prefix}{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})"
             )
+
+
+def _whole_number(table: dict[str, Any], key: str, default: int, path: Path) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(path, f"defaults.{key}", f"expected a whole number >= 0, got {value!r}")
+    return value
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -342,18 +351,19 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
         )
     defaults = _table(data, "defaults", path)
     _check_keys(
-        defaults, {"ack_timeout", "repeats", "send_retries", "retry_backoff"}, path, "defaults."
+        defaults,
+        {
+            "ack_timeout",
+            "repeats",
+            "send_retries",
+            "retry_backoff",
+            "group_window",
+            "tech_pages_per_hour",
+        },
+        path,
+        "defaults.",
     )
-    repeats = defaults.get("repeats", 1)
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 0:
-        raise ConfigError(
-            path, "defaults.repeats", f"expected a whole number >= 0, got {repeats!r}"
-        )
-    send_retries = defaults.get("send_retries", 3)
-    if not isinstance(send_retries, int) or isinstance(send_retries, bool) or send_retries < 0:
-        raise ConfigError(
-            path, "defaults.send_retries", f"expected a whole number >= 0, got {send_retries!r}"
-        )
+    group_window = defaults.get("group_window", "3m")
     return Config(
         path=path,
         listen=parse_listen(d.get("listen", "127.0.0.1:8787"), path, "daemon.listen"),
@@ -372,11 +382,17 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
             ack_timeout=parse_duration(
                 defaults.get("ack_timeout", "5m"), path, "defaults.ack_timeout"
             ),
-            repeats=repeats,
-            send_retries=send_retries,
+            repeats=_whole_number(defaults, "repeats", 1, path),
+            send_retries=_whole_number(defaults, "send_retries", 3, path),
             retry_backoff=parse_duration(
                 defaults.get("retry_backoff", "2s"), path, "defaults.retry_backoff"
             ),
+            group_window=(
+                timedelta(0)
+                if group_window in (0, "0", "0s", "off")
+                else parse_duration(group_window, path, "defaults.group_window")
+            ),
+            tech_pages_per_hour=_whole_number(defaults, "tech_pages_per_hour", 20, path),
         ),
         techs=_load_techs(data, path),
     )

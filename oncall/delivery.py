@@ -53,7 +53,10 @@ class Delivery:
             with self.store.transaction():
                 self.store.finish_timer(timer["id"], now, "skipped")
             return
-        if incident["state"] in (escalation.ACKNOWLEDGED, escalation.RESOLVED):
+        if page["kind"] != "notice" and incident["state"] in (
+            escalation.ACKNOWLEDGED,
+            escalation.RESOLVED,
+        ):
             with self.store.transaction():
                 self.store.update(
                     "pages", page["id"], {"state": "cancelled", "updated_at": utcnow_text(now)}

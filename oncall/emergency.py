@@ -20,7 +20,17 @@ from oncall.intake import SEVERITIES, Alert, severity_rank
 PRIORITIES = ("P1", "P2", "P3", "P4")
 
 _RULE_KEYS = frozenset(
-    {"id", "priority", "label", "sources", "min_severity", "hosts", "keywords", "phone_menu"}
+    {
+        "id",
+        "priority",
+        "label",
+        "sources",
+        "min_severity",
+        "hosts",
+        "keywords",
+        "phone_menu",
+        "auto_resolve",
+    }
 )
 
 
@@ -40,6 +50,7 @@ class EmergencyRule:
     hosts: tuple[str, ...]  # globs on alert.host, case-insensitive
     keywords: tuple[str, ...]  # any of them in summary + details, case-insensitive
     phone_menu: bool = True  # offered in the after-hours phone menu
+    auto_resolve: bool = False  # a resolved/reset alert from monitoring resolves the incident
 
     @property
     def matches_alerts(self) -> bool:
@@ -131,6 +142,11 @@ def _emergency_rule(table: Mapping[str, Any], path: Path, where: str) -> Emergen
         raise ConfigError(
             path, f"{where}.phone_menu", f"expected true or false, got {phone_menu!r}"
         )
+    auto_resolve = table.get("auto_resolve", False)
+    if not isinstance(auto_resolve, bool):
+        raise ConfigError(
+            path, f"{where}.auto_resolve", f"expected true or false, got {auto_resolve!r}"
+        )
     rule = EmergencyRule(
         id=rule_id,
         priority=priority.strip().upper(),
@@ -140,6 +156,7 @@ def _emergency_rule(table: Mapping[str, Any], path: Path, where: str) -> Emergen
         hosts=_optional_list(table, "hosts", path, where),
         keywords=_optional_list(table, "keywords", path, where),
         phone_menu=phone_menu,
+        auto_resolve=auto_resolve,
     )
     if not rule.matches_alerts and not rule.phone_menu:
         raise ConfigError(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from oncall import escalation, texts
+from oncall import escalation, grouping, texts
 from oncall.catalog import Catalog
 from oncall.classify import Decision, classify
 from oncall.clock import Clock
@@ -123,30 +123,11 @@ class Engine:
                 decision=decision.to_dict(),
             )
             if decision.action == "page":
-                incident_id = self.store.insert(
-                    "incidents",
-                    {
-                        "client": alert.client,
-                        "priority": decision.priority,
-                        "rule_id": decision.rule_id,
-                        "summary": alert.summary,
-                        "host": alert.host,
-                        "state": escalation.PAGING,
-                        "opened_at": utcnow_text(now),
-                        "alert_id": alert_id,
-                    },
-                )
+                incident_id, timers = self._page_or_fold(sop, alert, alert_id, decision, now)
+            elif alert.status == "resolved":
+                incident_id, timers = self._monitoring_resolved(sop, alert, alert_id, now)
+            if incident_id is not None:
                 self.store.update("alerts", alert_id, {"incident_id": incident_id})
-                self.store.log(
-                    now,
-                    "incident.opened",
-                    f"incident #{incident_id} opened ({decision.priority}, rule {decision.rule_id})",
-                    client=alert.client,
-                    incident_id=incident_id,
-                    alert_id=alert_id,
-                )
-                plan = escalation.plan_from(sop.escalation, escalation.START, now, self._who(now))
-                timers = self._apply_plan(incident_id, sop, plan, now, "alert")
         self.arm(timers)
         log.info(
             "alert.received",
@@ -156,6 +137,129 @@ class Engine:
             incident_id=incident_id,
         )
         return AlertOutcome(alert_id, decision, incident_id)
+
+    def _open_incidents(self, client: str) -> list[grouping.OpenIncident]:
+        rows = self.store.all(
+            "SELECT id, fold_key, priority, last_alert_at FROM incidents"
+            " WHERE client = ? AND state IN (?, ?, ?) ORDER BY id",
+            (client, escalation.PAGING, escalation.ACKNOWLEDGED, escalation.EXHAUSTED),
+        )
+        return [
+            grouping.OpenIncident(
+                r["id"], r["fold_key"] or "", r["priority"], parse_ts(r["last_alert_at"])
+            )
+            for r in rows
+        ]
+
+    def _page_or_fold(
+        self, sop: Sop, alert: Alert, alert_id: int, decision: Decision, now: datetime
+    ) -> tuple[int, list[tuple[int, datetime]]]:
+        """Open and page a new incident, or fold the alert into an open one (no new page)."""
+        fold = grouping.fold_target(
+            alert,
+            self._open_incidents(alert.client),
+            now,
+            self.catalog.config.defaults.group_window,
+        )
+        if fold is not None:
+            self._fold(sop, alert, alert_id, decision, fold, now)
+            return fold.incident_id, []
+        incident_id = self.store.insert(
+            "incidents",
+            {
+                "client": alert.client,
+                "priority": decision.priority,
+                "rule_id": decision.rule_id,
+                "summary": alert.summary,
+                "host": alert.host,
+                "state": escalation.PAGING,
+                "opened_at": utcnow_text(now),
+                "last_alert_at": utcnow_text(now),
+                "alert_id": alert_id,
+                "fold_key": grouping.fold_key(alert),
+                "alert_count": 1,
+            },
+        )
+        self.store.log(
+            now,
+            "incident.opened",
+            f"incident #{incident_id} opened ({decision.priority}, rule {decision.rule_id})",
+            client=alert.client,
+            incident_id=incident_id,
+            alert_id=alert_id,
+        )
+        plan = escalation.plan_from(sop.escalation, escalation.START, now, self._who(now))
+        return incident_id, self._apply_plan(incident_id, sop, plan, now, "alert")
+
+    def _fold(
+        self,
+        sop: Sop,
+        alert: Alert,
+        alert_id: int,
+        decision: Decision,
+        fold: grouping.Fold,
+        now: datetime,
+    ) -> None:
+        incident = self.store.incident(fold.incident_id)
+        assert incident is not None
+        count = incident["alert_count"] + 1
+        changes: dict[str, Any] = {
+            "alert_count": count,
+            "last_alert_at": utcnow_text(now),
+            "priority": grouping.higher_priority(incident["priority"], decision.priority),
+        }
+        if fold.storm:
+            first = self.store.one(
+                "SELECT summary FROM alerts WHERE id = ?", (incident["alert_id"],)
+            )
+            changes["summary"] = grouping.storm_summary(
+                count,
+                sop.name,
+                now - parse_ts(incident["opened_at"]),
+                first["summary"] if first else incident["summary"],
+            )
+        self.store.update("incidents", incident["id"], changes)
+        self.store.log(
+            now,
+            "incident.folded",
+            f"alert joined incident #{incident['id']} ({fold.reason}); {count} alerts, not paged again",
+            client=alert.client,
+            incident_id=incident["id"],
+            alert_id=alert_id,
+            storm=fold.storm,
+        )
+
+    def _monitoring_resolved(
+        self, sop: Sop, alert: Alert, alert_id: int, now: datetime
+    ) -> tuple[int | None, list[tuple[int, datetime]]]:
+        """A resolved/reset alert: resolve its incident if the SOP's rule allows auto-resolve."""
+        incident_id = grouping.resolve_target(alert, self._open_incidents(alert.client))
+        if incident_id is None:
+            return None, []
+        incident = self.store.incident(incident_id)
+        assert incident is not None
+        rule = next((r for r in sop.emergencies if r.id == incident["rule_id"]), None)
+        if rule is None or not rule.auto_resolve:
+            self.store.log(
+                now,
+                "incident.monitoring_resolved",
+                f"monitoring reports #{incident_id} resolved; it stays open until a tech resolves it "
+                f"(auto_resolve is off for rule {incident['rule_id']})",
+                client=alert.client,
+                incident_id=incident_id,
+                alert_id=alert_id,
+            )
+            return incident_id, []
+        _, _, timers = self.resolve(incident, "monitoring", now, "monitoring reports it resolved")
+        body = texts.auto_resolved_text(incident_id, sop.name, incident["summary"])
+        position = Position(incident["pass_number"], incident["step_index"])
+        paged = dict.fromkeys(
+            p["tech_id"] for p in self.store.pages_for(incident_id) if p["kind"] != "notice"
+        )
+        for tech_id in paged:
+            if tech_id in self.catalog.techs:
+                timers.extend(self._queue_page(incident_id, tech_id, "notice", position, body, now))
+        return incident_id, timers
 
     # -- escalation -------------------------------------------------------------------------
 
@@ -208,7 +312,17 @@ class Engine:
                 incident_id, sop.name, incident["priority"], incident["summary"], incident["host"]
             )
             for tech_id in plan.tech_ids:
-                timers.append(self._queue_page(incident_id, tech_id, "page", position, body, now))
+                timers.extend(self._queue_page(incident_id, tech_id, "page", position, body, now))
+            if not any(
+                p["state"] != "suppressed"
+                for p in self.store.pages_for(incident_id)
+                if (p["pass_number"], p["step_index"], p["kind"])
+                == (position.pass_number, position.step_index, "page")
+            ):
+                # Everyone this step reaches is over their paging budget: move on now.
+                after = self.store.incident(incident_id)
+                assert after is not None
+                return timers + self.escalate_step(after, now, "paging budget")
             timer_id = self.store.insert(
                 "timers",
                 {
@@ -236,7 +350,7 @@ class Engine:
         position = Position(incident["pass_number"], incident["step_index"])
         for tech_id in plan.final_contacts:
             if tech_id in self.catalog.techs:
-                timers.append(
+                timers.extend(
                     self._queue_page(incident_id, tech_id, "exhausted", position, body, now)
                 )
         return timers
@@ -249,9 +363,14 @@ class Engine:
         position: Position,
         body: str,
         now: datetime,
-    ) -> tuple[int, datetime]:
-        """An outbox row plus a send timer due now: the send survives a crash before it leaves."""
+    ) -> list[tuple[int, datetime]]:
+        """An outbox row plus a send timer due now: the send survives a crash before it leaves.
+
+        A page (not a notice) to a tech over their hourly paging budget is held back instead,
+        and the incident's final contacts are told once per hour per tech.
+        """
         tech = self.catalog.techs[tech_id]
+        held = kind != "notice" and self._over_budget(tech_id, now)
         page_id = self.store.insert(
             "pages",
             {
@@ -263,16 +382,68 @@ class Engine:
                 "pass_number": position.pass_number,
                 "step_index": position.step_index,
                 "body": body,
-                "state": "pending",
+                "state": "suppressed" if held else "pending",
                 "created_at": utcnow_text(now),
                 "updated_at": utcnow_text(now),
             },
         )
+        if held:
+            return self._budget_hit(incident_id, tech_id, page_id, position, now)
         timer_id = self.store.insert(
             "timers",
             {"kind": SEND, "incident_id": incident_id, "ref": page_id, "due_at": utcnow_text(now)},
         )
-        return timer_id, now
+        return [(timer_id, now)]
+
+    def _over_budget(self, tech_id: str, now: datetime) -> bool:
+        budget = self.catalog.config.defaults.tech_pages_per_hour
+        if not budget:
+            return False
+        row = self.store.one(
+            "SELECT count(*) AS n FROM pages WHERE tech_id = ? AND kind != 'notice'"
+            " AND state != 'suppressed' AND created_at >= ?",
+            (tech_id, utcnow_text(now - timedelta(hours=1))),
+        )
+        return bool(row and row["n"] >= budget)
+
+    def _budget_hit(
+        self, incident_id: int, tech_id: str, page_id: int, position: Position, now: datetime
+    ) -> list[tuple[int, datetime]]:
+        incident = self.store.incident(incident_id)
+        assert incident is not None
+        budget = self.catalog.config.defaults.tech_pages_per_hour
+        self.store.log(
+            now,
+            "page.suppressed",
+            f"page to {tech_id} held back: {budget} pages in the last hour (paging budget)",
+            client=incident["client"],
+            incident_id=incident_id,
+            page_id=page_id,
+            tech=tech_id,
+        )
+        log.warning("page.budget", tech=tech_id, incident_id=incident_id)
+        told = self.store.one(
+            "SELECT 1 FROM events WHERE kind = 'budget.exceeded' AND actor = ? AND ts >= ?",
+            (tech_id, utcnow_text(now - timedelta(hours=1))),
+        )
+        if told:
+            return []
+        self.store.log(
+            now,
+            "budget.exceeded",
+            f"paging budget hit for {tech_id} ({budget}/hour); final contacts told",
+            actor=tech_id,
+            client=incident["client"],
+            incident_id=incident_id,
+        )
+        sop = self.catalog.sops.get(incident["client"])
+        name = self.catalog.techs[tech_id].name
+        body = texts.budget_text(name, budget, incident_id)
+        timers: list[tuple[int, datetime]] = []
+        for contact in sop.escalation.final_contacts if sop else ():
+            if contact != tech_id and contact in self.catalog.techs:
+                timers.extend(self._queue_page(incident_id, contact, "notice", position, body, now))
+        return timers
 
     def escalate_step(
         self, incident: dict[str, Any], now: datetime, why: str
@@ -435,14 +606,17 @@ class Engine:
         return "res", f"Resolved #{number}.", []
 
     def _stop_paging(self, incident_id: int, now: datetime, why: str) -> None:
-        """Cancel the step deadline and every page not yet handed to Twilio."""
+        """Cancel the step deadline and every page not yet handed to Twilio (notices still go)."""
         pending = self.store.all(
-            "SELECT id FROM timers WHERE incident_id = ? AND done_at IS NULL", (incident_id,)
+            "SELECT t.id FROM timers t LEFT JOIN pages p ON t.kind = ? AND p.id = t.ref"
+            " WHERE t.incident_id = ? AND t.done_at IS NULL AND (t.kind != ? OR p.kind != 'notice')",
+            (SEND, incident_id, SEND),
         )
-        self.store.cancel_timers(incident_id, now, why)
         for row in pending:
+            self.store.finish_timer(row["id"], now, why)
             self.wheel.cancel(row["id"])
         self.store.conn.execute(
-            "UPDATE pages SET state = 'cancelled', updated_at = ? WHERE incident_id = ? AND state = 'pending'",
+            "UPDATE pages SET state = 'cancelled', updated_at = ?"
+            " WHERE incident_id = ? AND state = 'pending' AND kind != 'notice'",
             (utcnow_text(now), incident_id),
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -121,6 +121,13 @@ _MIGRATIONS: dict[int, str] = {
         params TEXT NOT NULL,
         handled_as TEXT
     );
+    """,
+    2: """
+    ALTER TABLE incidents ADD COLUMN fold_key TEXT;
+    ALTER TABLE incidents ADD COLUMN alert_count INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE incidents ADD COLUMN last_alert_at TEXT;
+    UPDATE incidents SET last_alert_at = opened_at WHERE last_alert_at IS NULL;
+    CREATE INDEX incidents_client_state ON incidents(client, state);
     """,
 }
 

@@ -28,6 +28,19 @@ def exhausted_text(incident: int, client_name: str, summary: str) -> str:
     return head + _fit(summary, SEGMENT - len(head) - len(tail)) + tail
 
 
+def auto_resolved_text(incident: int, client_name: str, summary: str) -> str:
+    head = f"RESOLVED #{incident} {client_name}: "
+    tail = " (monitoring reports it recovered; no action needed)"
+    return head + _fit(summary, SEGMENT - len(head) - len(tail)) + tail
+
+
+def budget_text(tech_name: str, budget: int, incident: int) -> str:
+    return (
+        f"oncall: {tech_name} got {budget} pages in the last hour (paging budget); further "
+        f"pages to them are held back this hour. Latest: #{incident}"
+    )
+
+
 def local_time(instant: datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).strftime("%a %H:%M %Z")
 

@@ -48,6 +48,7 @@ id = "server-down"
 priority = "P1"
 label = "a server is down"
 min_severity = "critical"
+auto_resolve = {auto_resolve}
 
 [escalation]
 repeats = {repeats}
@@ -71,14 +72,24 @@ SECRET = "test-secret-0123456789"
 AFTER_HOURS = datetime.fromisoformat("2026-11-28T02:00:00-06:00")
 
 
-def write_config(tmp: Path, *, ack: str = "1s", repeats: int = 0, extra_twilio: str = "") -> Path:
+def write_config(
+    tmp: Path,
+    *,
+    ack: str = "1s",
+    repeats: int = 0,
+    extra_twilio: str = "",
+    auto_resolve: bool = False,
+    defaults: str = "",
+) -> Path:
     """A config in tmp with the shipped rotations and one test client."""
     (tmp / "sops").mkdir(exist_ok=True)
-    (tmp / "sops" / "testco.md").write_text(TEST_SOP.format(ack=ack, repeats=repeats))
+    sop = TEST_SOP.format(ack=ack, repeats=repeats, auto_resolve=str(auto_resolve).lower())
+    (tmp / "sops" / "testco.md").write_text(sop)
     text = (REPO / "config.example.toml").read_text()
     text = text.replace('rotations_dir = "rotations"', f'rotations_dir = "{REPO / "rotations"}"')
     text = text.replace('database = "var/oncall.db"', f'database = "{tmp / "oncall.db"}"')
     text = text.replace("[twilio]\n", "[twilio]\n" + extra_twilio)
+    text = text.replace("[defaults]\n", "[defaults]\n" + defaults)
     path = tmp / "config.toml"
     path.write_text(text)
     return path

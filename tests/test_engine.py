@@ -136,3 +136,98 @@ def test_queue_and_desk_decisions_open_no_incident(engine: Engine) -> None:
     assert engine.store.one("SELECT count(*) AS n FROM incidents")["n"] == 0
     decision = engine.store.one("SELECT kind FROM events WHERE kind LIKE 'decision.%'")
     assert decision == {"kind": "decision.queue"}
+
+
+def make_engine(tmp_path, **options) -> Engine:
+    catalog = load_catalog(
+        write_config(tmp_path, ack="5m", **options), {"ONCALL_TEST_SECRET": SECRET}
+    )
+    return Engine(catalog, Store(tmp_path / "e.db", durable=False), None, FakeClock(AFTER_HOURS))
+
+
+def alert(summary: str, *, host: str = "san1", key: str = "", status: str = "triggered") -> Alert:
+    return Alert(
+        client="testco",
+        source="zabbix",
+        severity="critical",
+        summary=summary,
+        host=host,
+        dedup_key=key,
+        status=status,
+    )
+
+
+def test_the_same_condition_folds_into_the_open_incident(engine: Engine) -> None:
+    first = engine.receive_alert(alert("SAN offline", key="san1-offline"), b"{}")
+    engine.clock.advance(timedelta(minutes=30))  # type: ignore[attr-defined]
+    again = engine.receive_alert(alert("SAN offline (still)", key="san1-offline"), b"{}")
+    assert again.incident_id == first.incident_id == 1
+    incident = engine.store.incident(1)
+    assert incident["alert_count"] == 2 and incident["summary"] == "SAN offline"
+    assert len(engine.store.pages_for(1)) == 1
+    folded = engine.store.one("SELECT message FROM events WHERE kind = 'incident.folded'")
+    assert "same condition" in folded["message"] and "not paged again" in folded["message"]
+
+
+def test_a_storm_becomes_one_incident(engine: Engine) -> None:
+    for i in range(14):
+        engine.receive_alert(alert(f"Host {i} unreachable", host=f"srv{i}"), b"{}")
+        engine.clock.advance(timedelta(seconds=10))  # type: ignore[attr-defined]
+    assert engine.store.one("SELECT count(*) AS n FROM incidents")["n"] == 1
+    incident = engine.store.incident(1)
+    assert incident["alert_count"] == 14
+    assert incident["summary"].startswith("14 alerts at TestCo in 2 min: Host 0 unreachable")
+    assert len(engine.store.pages_for(1)) == 1
+    # The next step's page carries the storm summary.
+    fire_step_timeout(engine)
+    assert "14 alerts at TestCo" in engine.store.pages_for(1)[-1]["body"]
+    # Past the group window, a new condition opens a new incident.
+    engine.clock.advance(timedelta(minutes=10))  # type: ignore[attr-defined]
+    assert engine.receive_alert(alert("Firewall down", host="fw1"), b"{}").incident_id == 2
+
+
+def test_resolved_alert_without_auto_resolve_leaves_the_incident_open(engine: Engine) -> None:
+    engine.receive_alert(alert("SAN offline", key="k1"), b"{}")
+    outcome = engine.receive_alert(alert("SAN back", key="k1", status="resolved"), b"{}")
+    assert outcome.decision.action == "record" and outcome.incident_id == 1
+    assert engine.store.incident(1)["state"] == "paging"
+    assert engine.store.one("SELECT 1 AS x FROM events WHERE kind = 'incident.monitoring_resolved'")
+
+
+def test_auto_resolve_resolves_and_tells_the_paged_techs(tmp_path) -> None:
+    engine = make_engine(tmp_path, auto_resolve=True)
+    engine.receive_alert(alert("SAN offline", key="k1"), b"{}")
+    fire_step_timeout(engine)
+    engine.receive_alert(alert("SAN back", key="k1", status="resolved"), b"{}")
+    incident = engine.store.incident(1)
+    assert incident["state"] == "resolved" and incident["resolved_by"] == "monitoring"
+    notices = [p for p in engine.store.pages_for(1) if p["kind"] == "notice"]
+    assert len(notices) == 2 and all("RESOLVED #1" in p["body"] for p in notices)
+    assert all(p["state"] == "pending" for p in notices)  # still to be sent
+    assert pending(engine, "step_timeout") == []
+    # An unrelated resolved alert touches nothing.
+    assert (
+        engine.receive_alert(alert("x", key="other", status="resolved"), b"{}").incident_id is None
+    )
+
+
+def test_paging_budget_holds_pages_skips_the_step_and_tells_final_contacts_once(tmp_path) -> None:
+    engine = make_engine(tmp_path, defaults="tech_pages_per_hour = 2\ngroup_window = 0\n")
+    primary = engine.catalog.on_call("primary", AFTER_HOURS)[0].id
+    backup = engine.catalog.on_call("backup", AFTER_HOURS)[0].id
+    for i in range(4):
+        engine.receive_alert(alert(f"Host {i} down", host=f"h{i}"), b"{}")
+    third = [p for p in engine.store.pages_for(3) if p["kind"] == "page"]
+    assert [(p["tech_id"], p["state"]) for p in third] == [
+        (primary, "suppressed"),
+        (backup, "pending"),
+    ]
+    assert engine.store.incident(3)["step_index"] == 1  # moved on at once
+    told = [p for p in engine.store.all("SELECT * FROM pages WHERE kind = 'notice'")]
+    assert [(p["tech_id"], p["incident_id"]) for p in told] == [("owner", 3)]
+    assert "paging budget" in told[0]["body"]
+    assert engine.store.pages_for(4)[0]["state"] == "suppressed"
+    # An hour later the budget is back.
+    engine.clock.advance(timedelta(hours=1, seconds=1))  # type: ignore[attr-defined]
+    engine.receive_alert(alert("Host 9 down", host="h9"), b"{}")
+    assert engine.store.pages_for(5)[0]["state"] == "pending"

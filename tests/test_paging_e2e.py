@@ -243,3 +243,17 @@ def test_twilio_webhook_without_signature_is_403(h: Harness) -> None:
         f"{h.url}/twilio/status", data={"MessageSid": "SMx", "MessageStatus": "failed"}
     )
     assert response.status_code == 403
+
+
+def test_recovery_alert_auto_resolves_and_texts_the_paged_tech(tmp_path) -> None:
+    with Harness(write_config(tmp_path, ack="30s", auto_resolve=True)) as h:
+        primary = h.phone(on_call(h, "primary"))
+        down = dict(EMERGENCY, dedup_key="fs01-down")
+        number = h.post_alert(down).json()["incident"]
+        primary.expect_sms(f"#{number}")
+        again = h.post_alert(down).json()
+        assert again["incident"] == number  # folded, not paged again
+        primary.expect_no_sms(0.3)
+        h.post_alert(dict(down, status="resolved", severity="info", summary="File server up"))
+        primary.expect_sms(f"RESOLVED #{number}")
+        assert h.incident(number)["state"] == "resolved"
