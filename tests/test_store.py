@@ -358,3 +358,26 @@ def test_pages_need_an_existing_incident(store: Store) -> None:
                 "updated_at": utcnow_text(T0),
             },
         )
+
+
+def test_a_version_1_database_migrates_to_the_current_schema_keeping_its_data(tmp_path) -> None:
+    import sqlite3
+
+    from oncall.store import _MIGRATIONS, SCHEMA_VERSION, Store, _split_sql
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    for statement in _split_sql(_MIGRATIONS[1]):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO incidents (client, summary, state, opened_at) VALUES ('acme', 'x', 'paging', ?)",
+        ("2026-11-28T08:00:00.000000Z",),
+    )
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        row = store.incident(1)
+        assert row["summary"] == "x" and row["alert_count"] == 1
+        assert row["last_alert_at"] == "2026-11-28T08:00:00.000000Z"
