@@ -7,19 +7,14 @@ moves the incident to its next escalation step at once instead of waiting out th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from oncall import escalation
+from oncall.engine_part import EnginePart
 from oncall.notify import SendError
 from oncall.store import utcnow_text
-
-if TYPE_CHECKING:
-    from oncall.catalog import Catalog
-    from oncall.clock import Clock
-    from oncall.engine import Engine
-    from oncall.store import Store
 
 log = structlog.get_logger(__name__)
 
@@ -27,23 +22,8 @@ SEND = "send"
 FAILED_STATUSES = {"failed", "undelivered"}
 
 
-class Delivery:
+class Delivery(EnginePart):
     """The outbox side of the engine: pages rows → Twilio Messages → status callbacks."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @property
-    def store(self) -> Store:
-        return self.engine.store
-
-    @property
-    def catalog(self) -> Catalog:
-        return self.engine.catalog
-
-    @property
-    def clock(self) -> Clock:
-        return self.engine.clock
 
     async def send(self, timer: dict[str, Any]) -> None:
         page = self.store.one("SELECT * FROM pages WHERE id = ?", (timer["ref"],))

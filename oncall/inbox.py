@@ -6,43 +6,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from oncall import escalation
 from oncall.config import Tech
+from oncall.engine_part import EnginePart
 from oncall.replies import HELP_TEXT, Reply, parse_reply
 from oncall.store import utcnow_text
-
-if TYPE_CHECKING:
-    from oncall.catalog import Catalog
-    from oncall.clock import Clock
-    from oncall.engine import Engine
-    from oncall.store import Store
 
 log = structlog.get_logger(__name__)
 
 
-class SmsInbox:
+class SmsInbox(EnginePart):
     """Inbound SMS → reply grammar → acknowledge / escalate / resolve, all logged."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @property
-    def store(self) -> Store:
-        return self.engine.store
-
-    @property
-    def catalog(self) -> Catalog:
-        return self.engine.catalog
-
-    @property
-    def clock(self) -> Clock:
-        return self.engine.clock
-
-    # -- SMS replies ------------------------------------------------------------------------
 
     def receive(self, params: dict[str, str]) -> str | None:
         """Record one inbound SMS and act on it; the return value is the SMS answer, if any."""
