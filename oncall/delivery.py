@@ -6,20 +6,22 @@ moves the incident to its next escalation step at once instead of waiting out th
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
 from oncall import escalation
 from oncall.engine_part import EnginePart
-from oncall.notify import SendError
-from oncall.store import utcnow_text
+from oncall.notify import SendError, Sent
+from oncall.store import parse_ts, utcnow_text
 
 log = structlog.get_logger(__name__)
 
 SEND = "send"
 FAILED_STATUSES = {"failed", "undelivered"}
+# How far back (our clock vs Twilio's) a recovered send is looked for.
+RECOVERY_SLACK = timedelta(seconds=60)
 
 
 class Delivery(EnginePart):
@@ -29,7 +31,7 @@ class Delivery(EnginePart):
         page = self.store.one("SELECT * FROM pages WHERE id = ?", (timer["ref"],))
         incident = self.store.incident(timer["incident_id"])
         now = self.clock.now()
-        if page is None or incident is None or page["state"] != "pending":
+        if page is None or incident is None or page["state"] not in ("pending", "sending"):
             with self.store.transaction():
                 self.store.finish_timer(timer["id"], now, "skipped")
             return
@@ -43,15 +45,24 @@ class Delivery(EnginePart):
                 )
                 self.store.finish_timer(timer["id"], now, "cancelled")
             return
-        assert self.engine.notifier is not None, "sending needs a Twilio client"
-        callback = f"{self.catalog.config.public_url}/twilio/status?page={page['id']}"
-        try:
-            sent = await self.engine.notifier.send_sms(
-                page["phone"], page["body"], status_callback=callback
-            )
-        except SendError as exc:
-            self._send_failed(timer, page, exc)
-            return
+        notifier = self.engine.notifier
+        assert notifier is not None, "sending needs a Twilio client"
+        sent = None
+        if page["state"] == "sending":
+            sent = await self._recover(page, incident)
+        if sent is None:
+            with self.store.transaction():
+                self.store.update(
+                    "pages", page["id"], {"state": "sending", "updated_at": utcnow_text(now)}
+                )
+            callback = f"{self.catalog.config.public_url}/twilio/status?page={page['id']}"
+            try:
+                sent = await notifier.send_sms(
+                    page["phone"], page["body"], status_callback=callback
+                )
+            except SendError as exc:
+                self._send_failed(timer, page, exc)
+                return
         now = self.clock.now()
         tech = self.catalog.techs.get(page["tech_id"])
         with self.store.transaction():
@@ -80,6 +91,28 @@ class Delivery(EnginePart):
             )
         log.info("page.sent", incident_id=incident["id"], page_id=page["id"], sid=sent.sid)
 
+    async def _recover(self, page: dict[str, Any], incident: dict[str, Any]) -> Sent | None:
+        """A send a crash interrupted: did Twilio get it? Ask, rather than page twice."""
+        assert self.engine.notifier is not None
+        since = parse_ts(page["updated_at"]) - RECOVERY_SLACK
+        sent = await self.engine.notifier.find_sent(page["phone"], page["body"], since)
+        now = self.clock.now()
+        with self.store.transaction():
+            self.store.log(
+                now,
+                "page.recovered" if sent else "page.resend",
+                f"page {page['id']} to {page['tech_id']} was interrupted by a restart: "
+                + (
+                    f"Twilio has it ({sent.sid}), not sent again"
+                    if sent
+                    else "Twilio has no trace of it; sending again"
+                ),
+                client=incident["client"],
+                incident_id=incident["id"],
+                page_id=page["id"],
+            )
+        return sent
+
     def _send_failed(self, timer: dict[str, Any], page: dict[str, Any], exc: SendError) -> None:
         now = self.clock.now()
         settings = self.catalog.config.defaults
@@ -92,7 +125,12 @@ class Delivery(EnginePart):
                 self.store.update(
                     "pages",
                     page["id"],
-                    {"attempts": attempts, "error": str(exc), "updated_at": utcnow_text(now)},
+                    {
+                        "state": "pending",
+                        "attempts": attempts,
+                        "error": str(exc),
+                        "updated_at": utcnow_text(now),
+                    },
                 )
                 retry_id = self.store.insert(
                     "timers",

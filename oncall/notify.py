@@ -7,7 +7,7 @@ through `twilio.api_base_url`. Errors come back classified: worth retrying, or n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -76,6 +76,23 @@ class Notifier:
             # treat it as transient so it is retried and, failing that, escalated.
             raise SendError(f"unexpected error talking to Twilio: {exc!r}", transient=True) from exc
         return Sent(sid=str(message.sid), status=str(message.status))
+
+    async def find_sent(self, to: str, body: str, since: datetime) -> Sent | None:
+        """A message with this body to this number created since `since`, if Twilio has one.
+
+        Used after a crash between handing a page to Twilio and recording its SID: if Twilio
+        has it, the page was sent and must not be sent twice. Any error answers None, so the
+        caller sends again (a duplicate page is better than a lost one).
+        """
+        try:
+            messages = await self.client.messages.list_async(to=to, limit=20)
+        except Exception:
+            return None
+        for message in messages:
+            created = message.date_created
+            if message.body == body and (created is None or created >= since):
+                return Sent(sid=str(message.sid), status=str(message.status))
+        return None
 
     async def close(self) -> None:
         await self._http.close()

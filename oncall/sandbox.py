@@ -151,6 +151,7 @@ class SandboxPeer(SandboxRecords):
         self.app = Starlette(
             routes=[
                 Route(f"{base}/Messages.json", self._create_message, methods=["POST"]),
+                Route(f"{base}/Messages.json", self._list_messages, methods=["GET"]),
                 Route(f"{base}/Messages/{{sid}}.json", self._fetch_message, methods=["GET"]),
                 Route(f"{base}/Calls.json", self._create_call, methods=["POST"]),
                 Route(f"{base}/Calls/{{sid}}.json", self._fetch_call, methods=["GET"]),
@@ -353,6 +354,36 @@ class SandboxPeer(SandboxRecords):
         if record is None:
             return _not_found(request)
         return JSONResponse(record.resource(self.account_sid))
+
+    async def _list_messages(self, request: Request) -> Response:
+        """The Messages list, newest first, filtered by To/From like Twilio's (one page)."""
+        try:
+            self._check_auth(request)
+        except TwilioApiError as err:
+            return err.response()
+        query = request.query_params
+        with self._cond:
+            records = list(reversed(self.messages))
+        if query.get("To"):
+            records = [m for m in records if m.to == query["To"]]
+        if query.get("From"):
+            records = [m for m in records if m.from_ == query["From"]]
+        size = int(query["PageSize"]) if query.get("PageSize", "").isdigit() else 50
+        page = records[:size]
+        uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return JSONResponse(
+            {
+                "messages": [m.resource(self.account_sid) for m in page],
+                "end": max(0, len(page) - 1),
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": size,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": uri,
+            }
+        )
 
     async def _create_call(self, request: Request) -> Response:
         try:

@@ -1,0 +1,81 @@
+"""Delivery after a crash mid-send: ask Twilio (the sandbox peer, through the real SDK) whether
+the page got there before sending it again."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from harness import SECRET, write_config
+
+from oncall.catalog import load_catalog
+from oncall.clock import SystemClock
+from oncall.engine import Engine
+from oncall.notify import Notifier
+from oncall.sandbox import SandboxPeer
+from oncall.serving import start_server
+from oncall.store import Store, utcnow_text
+
+BODY = "[P1] TestCo: SAN offline #1 Reply ACK 1"
+
+
+async def interrupted_send(tmp_path, *, twilio_has_it: bool) -> tuple[list[str], dict, list[str]]:
+    catalog = load_catalog(write_config(tmp_path), {"ONCALL_TEST_SECRET": SECRET})
+    settings = catalog.config.twilio
+    peer = SandboxPeer(settings.account_sid, settings.auth_token, echo=None)
+    server = await start_server(peer.app, "127.0.0.1", 0)
+    notifier = Notifier(settings, api_base_url=server.url)
+    store = Store(tmp_path / "d.db", durable=False)
+    engine = Engine(catalog, store, notifier, SystemClock())
+    phone = catalog.techs["alice"].phone
+    try:
+        if twilio_has_it:  # the crash came after Twilio accepted the message
+            await notifier.send_sms(phone, BODY, status_callback=None)
+        now = datetime.now(UTC)
+        with store.transaction():
+            store.insert(
+                "incidents",
+                {
+                    "client": "testco",
+                    "summary": "SAN offline",
+                    "state": "paging",
+                    "opened_at": utcnow_text(now),
+                },
+            )
+            store.insert(
+                "pages",
+                {
+                    "incident_id": 1,
+                    "tech_id": "alice",
+                    "phone": phone,
+                    "channel": "sms",
+                    "kind": "page",
+                    "pass_number": 0,
+                    "step_index": 0,
+                    "body": BODY,
+                    "state": "sending",
+                    "created_at": utcnow_text(now),
+                    "updated_at": utcnow_text(now),
+                },
+            )
+            store.insert(
+                "timers", {"kind": "send", "incident_id": 1, "ref": 1, "due_at": utcnow_text(now)}
+            )
+        await engine._fire(1)
+        page = store.pages_for(1)[0]
+        kinds = [e["kind"] for e in store.events()]
+        return [m.to for m in peer.messages], page, kinds
+    finally:
+        await notifier.close()
+        await server.stop()
+        await peer.aclose()
+        store.close()
+
+
+@pytest.mark.parametrize("twilio_has_it", [True, False])
+def test_an_interrupted_send_is_sent_exactly_once(tmp_path, twilio_has_it: bool) -> None:
+    sent_to, page, kinds = asyncio.run(interrupted_send(tmp_path, twilio_has_it=twilio_has_it))
+    assert len(sent_to) == 1
+    assert page["state"] == "sent" and page["twilio_sid"].startswith("SM")
+    assert ("page.recovered" if twilio_has_it else "page.resend") in kinds
