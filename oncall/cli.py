@@ -8,70 +8,45 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from xml.etree import ElementTree
 
 import click
-import pendulum
 
-from oncall.catalog import Catalog, check_all, load_catalog
+from oncall.catalog import Catalog, check_all
 from oncall.classify import classify
+from oncall.cli_rotations import coverage_check, gaps_command, shifts_command, who
+from oncall.cli_support import (
+    catalog_or_fail,
+    config_option,
+    fail,
+    format_option,
+    parse_instant,
+)
 from oncall.clock import SystemClock
 from oncall.errors import ConfigError
 from oncall.escalation import START, Exhausted, plan_from
 from oncall.intake import AlertError, parse_generic
-from oncall.output import FORMATS, render
+from oncall.output import render
 from oncall.store import Store, parse_ts
 from oncall.timeline import render_incident
 
-DEFAULT_CONFIG = os.environ.get("ONCALL_CONFIG", "config.example.toml")
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    envvar="ONCALL_CONFIG",
-    help="Path to config.toml.",
-)
-format_option = click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
-)
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
 
 def _catalog(config_path: Path) -> Catalog:
-    try:
-        return load_catalog(config_path)
-    except ConfigError as exc:
-        _fail(str(exc), 2)
+    return catalog_or_fail(config_path)
 
 
 def _instant(value: str | None, catalog: Catalog) -> datetime:
     """An ISO 8601 instant; a value without offset is read in daemon.timezone."""
-    if not value:
-        return datetime.now(UTC)
-    try:
-        parsed = pendulum.parse(value, tz=catalog.config.timezone.key)
-    except Exception as exc:  # pendulum raises several parser errors
-        _fail(f"cannot read time {value!r}: {exc}", 2)
-    if not isinstance(parsed, datetime):
-        _fail(f"{value!r} is not a date and time", 2)
-    return datetime.fromtimestamp(parsed.timestamp(), UTC)
+    return parse_instant(value, catalog.config.timezone)
 
 
 def _open_store(catalog: Catalog) -> Store:
     if not catalog.config.database.exists():
-        _fail(f"no database at {catalog.config.database} (has the daemon run yet?)")
+        fail(f"no database at {catalog.config.database} (has the daemon run yet?)")
     return Store(catalog.config.database)
 
 
@@ -98,48 +73,35 @@ def run(config_path: Path, log_level: str) -> None:
     try:
         asyncio.run(run_until_signalled(daemon))
     except OSError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @main.command()
 @config_option
-def check(config_path: Path) -> None:
-    """Validate config, rotations and SOPs; print every problem with file and key."""
+@click.option("--at", "at_text", help="Check coverage as of this ISO 8601 instant (default: now).")
+def check(config_path: Path, at_text: str | None) -> None:
+    """Validate config, rotations and SOPs; print every problem with file and key.
+
+    Also checks coverage: a gap in the next 7 days in a rotation that is the first step of an
+    escalation chain fails the check (exit 2); other gaps, overlapping shifts and empty
+    shifts in the next 14 days are warnings (exit 0).
+    """
     problems = check_all(config_path)
     if problems:
         for problem in problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)
     catalog = _catalog(config_path)
+    findings = coverage_check(catalog, _instant(at_text, catalog))
+    for finding in findings:
+        click.echo(f"{finding.level}: {finding}", err=True)
+    if any(finding.level == "error" for finding in findings):
+        sys.exit(2)
     click.echo(
         f"OK: {len(catalog.techs)} techs, {len(catalog.rotations)} rotations "
         f"({', '.join(sorted(catalog.rotations))}), {len(catalog.sops)} clients "
         f"({', '.join(sorted(catalog.sops))})"
     )
-
-
-@main.command()
-@config_option
-@click.argument("rotation", required=False)
-@click.option("--at", "at_text", help="ISO 8601 instant (default: now).")
-@format_option
-def who(config_path: Path, rotation: str | None, at_text: str | None, fmt: str) -> None:
-    """Who is on call now (or --at), for one rotation or all."""
-    catalog = _catalog(config_path)
-    at = _instant(at_text, catalog)
-    names = [rotation] if rotation else sorted(catalog.rotations)
-    if rotation and rotation not in catalog.rotations:
-        _fail(f"unknown rotation {rotation!r} (have: {', '.join(sorted(catalog.rotations))})")
-    rows: list[dict[str, Any]] = []
-    for name in names:
-        techs = catalog.on_call(name, at)
-        if not techs:
-            rows.append({"rotation": name, "tech": "", "name": "(nobody: uncovered)", "phone": ""})
-        for tech in techs:
-            rows.append({"rotation": name, "tech": tech.id, "name": tech.name, "phone": tech.phone})
-    click.echo(render(rows, fmt, ["rotation", "tech", "name", "phone"]))
-    if any(not row["tech"] for row in rows):
-        sys.exit(1)
 
 
 @main.command()
@@ -155,11 +117,11 @@ def explain(config_path: Path, client: str, alert_file: Any, at_text: str | None
     catalog = _catalog(config_path)
     sop = catalog.sops.get(client)
     if sop is None:
-        _fail(f"unknown client {client!r} (have: {', '.join(sorted(catalog.sops))})")
+        fail(f"unknown client {client!r} (have: {', '.join(sorted(catalog.sops))})")
     try:
         alert = parse_generic(client, alert_file.read())
     except AlertError as exc:
-        _fail(f"bad alert: {exc}", 2)
+        fail(f"bad alert: {exc}", 2)
     at = _instant(at_text, catalog)
     decision = classify(sop, alert, at)
     result: dict[str, Any] = decision.to_dict() | {"client": client, "at": at.isoformat()}
@@ -232,7 +194,7 @@ def show(config_path: Path, incident_id: int) -> None:
     catalog = _catalog(config_path)
     with _open_store(catalog) as store:
         if store.incident(incident_id) is None:
-            _fail(f"no incident #{incident_id}")
+            fail(f"no incident #{incident_id}")
         click.echo(render_incident(store, incident_id, catalog.config.timezone))
 
 
@@ -244,20 +206,20 @@ def _change_incident(
 
     catalog = _catalog(config_path)
     if actor not in catalog.techs:
-        _fail(f"unknown tech {actor!r} (have: {', '.join(sorted(catalog.techs))})", 2)
+        fail(f"unknown tech {actor!r} (have: {', '.join(sorted(catalog.techs))})", 2)
     with _open_store(catalog) as store:
         engine = Engine(catalog, store, None, SystemClock())
         now = datetime.now(UTC)
         with store.transaction():
             incident = store.incident(incident_id)
             if incident is None:
-                _fail(f"no incident #{incident_id}")
+                fail(f"no incident #{incident_id}")
             if action == "ack":
                 handled, answer, _ = engine.acknowledge(incident, f"{actor}", now)
             else:
                 handled, answer, _ = engine.resolve(incident, f"{actor}", now, note)
     if handled == "already":
-        _fail(answer)
+        fail(answer)
     click.echo(answer)
 
 
@@ -293,7 +255,7 @@ def sop_show(config_path: Path, client: str) -> None:
     catalog = _catalog(config_path)
     found = catalog.sops.get(client)
     if found is None:
-        _fail(f"unknown client {client!r} (have: {', '.join(sorted(catalog.sops))})")
+        fail(f"unknown client {client!r} (have: {', '.join(sorted(catalog.sops))})")
     click.echo(f"# {found.name} ({found.id}) — {found.path}\n")
     click.echo(found.runbook.strip())
 
@@ -336,7 +298,7 @@ def sandbox_reply(config_path: Path, from_: str, url: str | None, body: str) -> 
     try:
         phone = parse_phone(from_, None, "--from")
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     params = inbound_sms_params(
         from_=phone,
         to=config.twilio.from_number,
@@ -351,14 +313,19 @@ def sandbox_reply(config_path: Path, from_: str, url: str | None, body: str) -> 
             params=params,
         )
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        _fail(f"cannot reach the daemon at {post_url}: {exc}")
+        fail(f"cannot reach the daemon at {post_url}: {exc}")
     if response.status_code != 200:
-        _fail(f"daemon answered {response.status_code}: {response.text}")
+        fail(f"daemon answered {response.status_code}: {response.text}")
     try:
         answers = [m.text or "" for m in ElementTree.fromstring(response.text).iter("Message")]
     except ElementTree.ParseError as exc:
-        _fail(f"{post_url} did not answer with TwiML (is it the oncall daemon?): {exc}")
+        fail(f"{post_url} did not answer with TwiML (is it the oncall daemon?): {exc}")
     click.echo("\n".join(answers) if answers else "(no answer)")
+
+
+main.add_command(who)
+main.add_command(shifts_command)
+main.add_command(gaps_command)
 
 
 if __name__ == "__main__":

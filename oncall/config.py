@@ -9,58 +9,24 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pendulum
 import phonenumbers
 
+from oncall.durations import parse_duration
 from oncall.errors import ConfigError
+from oncall.rotation_settings import RotationSettings, parse_rotation_settings
+from oncall.tool_webhooks import ToolWebhook, parse_intake_config
 
 SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
 SANDBOX_AUTH_TOKEN = "sandbox-auth-token"
-# Voice paging arrives with the phone-line work; until then a page is an SMS.
-CHANNELS = ("sms",)
-
-_COMPACT_DURATION = re.compile(
-    r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$"
-)
-
-
-def parse_duration(value: Any, path: Path | str | None, key: str) -> timedelta:
-    """'2s', '5m', '1h30m', '1d', an ISO 8601 'PT5M', or a number of seconds."""
-    if isinstance(value, bool):
-        raise ConfigError(path, key, f"expected a duration like '5m', got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        match = _COMPACT_DURATION.match(value)
-        if match and any(match.groupdict().values()):
-            parts = {k: int(v) for k, v in match.groupdict().items() if v}
-            seconds = (
-                parts.get("d", 0) * 86400
-                + parts.get("h", 0) * 3600
-                + parts.get("m", 0) * 60
-                + parts.get("s", 0)
-            )
-        else:
-            try:
-                parsed = pendulum.parse(value.strip())
-            except Exception as exc:  # pendulum raises several types for bad input
-                raise ConfigError(
-                    path, key, f"cannot read duration {value!r} (use e.g. '30s', '5m', '1h')"
-                ) from exc
-            if not isinstance(parsed, pendulum.Duration):
-                raise ConfigError(path, key, f"{value!r} is not a duration")
-            seconds = parsed.total_seconds()
-    else:
-        raise ConfigError(path, key, f"expected a duration like '5m', got {value!r}")
-    if seconds <= 0:
-        raise ConfigError(path, key, f"duration must be positive, got {value!r}")
-    return timedelta(seconds=seconds)
+# How a page reaches a tech: a text message, or a voice call with keypress acknowledgment.
+CHANNELS = ("sms", "voice")
 
 
 def parse_phone(value: Any, path: Path | str | None, key: str, region: str = "US") -> str:
@@ -150,6 +116,12 @@ class Config:
     twilio: TwilioSettings
     defaults: Defaults
     techs: dict[str, Tech]
+    # [intake.tools]: the tools with a shared webhook URL, keyed by tool
+    intake_tools: Mapping[str, ToolWebhook] = field(default_factory=dict)
+    # [rotations]: file watching and remote calendars
+    rotation_settings: RotationSettings = RotationSettings()
+    # daemon.owner: the tech warned about problems with the paging itself (a tech's SMS opt-out)
+    owner: str | None = None
 
     def tech_by_phone(self, phone: str) -> Tech | None:
         for tech in self.techs.values():
@@ -325,7 +297,7 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(path, None, "file not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
-    _check_keys(data, {"daemon", "twilio", "defaults", "techs"}, path, "")
+    _check_keys(data, {"daemon", "twilio", "defaults", "techs", "intake", "rotations"}, path, "")
     base = path.parent
     d = _table(data, "daemon", path)
     _check_keys(
@@ -338,6 +310,7 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
             "sops_dir",
             "timezone",
             "service_desk",
+            "owner",
         },
         path,
         "daemon.",
@@ -364,6 +337,13 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
         "defaults.",
     )
     group_window = defaults.get("group_window", "3m")
+    twilio = _load_twilio(data, path, base, env)
+    techs = _load_techs(data, path)
+    owner = d.get("owner")
+    if owner is not None and (not isinstance(owner, str) or owner not in techs):
+        raise ConfigError(
+            path, "daemon.owner", f"unknown tech {owner!r} (techs: {', '.join(sorted(techs))})"
+        )
     return Config(
         path=path,
         listen=parse_listen(d.get("listen", "127.0.0.1:8787"), path, "daemon.listen"),
@@ -377,7 +357,7 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
             if d.get("service_desk")
             else None
         ),
-        twilio=_load_twilio(data, path, base, env),
+        twilio=twilio,
         defaults=Defaults(
             ack_timeout=parse_duration(
                 defaults.get("ack_timeout", "5m"), path, "defaults.ack_timeout"
@@ -394,5 +374,10 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
             ),
             tech_pages_per_hour=_whole_number(defaults, "tech_pages_per_hour", 20, path),
         ),
-        techs=_load_techs(data, path),
+        techs=techs,
+        owner=owner,
+        rotation_settings=parse_rotation_settings(data.get("rotations"), path),
+        intake_tools=parse_intake_config(
+            data.get("intake", {}), path, env, sandbox=twilio.mode == "sandbox"
+        ),
     )

@@ -1,10 +1,12 @@
-"""The daemon: one asyncio loop running the HTTP server, the timer wheel and (in sandbox mode)
-the local Twilio peer; signal handling and reload with keep-last-good.
+"""The daemon: one asyncio loop running the HTTP server, the timer wheel, the calendar upkeep
+(changed rotation files, remote calendars) and (in sandbox mode) the local Twilio peer; signal
+handling and reload with keep-last-good.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Callable, Mapping
@@ -12,6 +14,7 @@ from dataclasses import replace
 
 import structlog
 
+from oncall.calendar_upkeep import CalendarUpkeep
 from oncall.catalog import Catalog, catalog_for
 from oncall.clock import Clock, SystemClock
 from oncall.config import load_config
@@ -47,6 +50,8 @@ class Daemon:
         self._sandbox_server: RunningServer | None = None
         self._http: RunningServer | None = None
         self._wheel_task: asyncio.Task[None] | None = None
+        self._upkeep_task: asyncio.Task[None] | None = None
+        self.upkeep: CalendarUpkeep | None = None
         self.engine: Engine | None = None
         self.store: Store | None = None
         self.notifier: Notifier | None = None
@@ -75,6 +80,15 @@ class Daemon:
         self._wheel_task = asyncio.get_running_loop().create_task(self.engine.wheel.run())
         host, port = config.listen
         self._http = await start_server(create_app(self.engine), host, port)
+        self.upkeep = CalendarUpkeep(
+            catalog=lambda: self.catalog,
+            swap=self._swap,
+            reload=self.reload_in_background,
+            clock=self.clock,
+        )
+        self._upkeep_task = asyncio.get_running_loop().create_task(self.upkeep.run())
+        for warning in self.catalog.warnings:
+            log.warning("calendar.cached_copy", warning=warning)
         log.info(
             "daemon.ready",
             listen=self._http.url,
@@ -88,6 +102,10 @@ class Daemon:
 
     async def stop(self) -> None:
         """Finish in-flight requests, let running timers finish, close everything."""
+        if self._upkeep_task is not None:
+            self._upkeep_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep_task
         if self._http is not None:
             await self._http.stop()
         if self.engine is not None:
@@ -106,13 +124,36 @@ class Daemon:
 
     def reload(self) -> bool:
         """Re-read config, rotations and SOPs; keep the last good ones if anything is wrong."""
-        assert self.engine is not None
         try:
-            config = load_config(self.catalog.config.path, self.env)
-            fresh = catalog_for(config, self.env)
+            fresh = self._load_fresh()
         except ConfigError as exc:
-            log.error("reload.failed", error=str(exc), kept="last good configuration")
-            return False
+            return self._reload_failed(exc)
+        self._apply(fresh)
+        return True
+
+    async def reload_in_background(self) -> bool:
+        """reload(), reading the files in a worker thread so timers keep firing meanwhile."""
+        try:
+            fresh = await asyncio.to_thread(self._load_fresh)
+        except ConfigError as exc:
+            return self._reload_failed(exc)
+        self._apply(fresh)
+        return True
+
+    def _load_fresh(self) -> Catalog:
+        # Remote calendars come from their cached copies: a reload never waits on a calendar
+        # host (the upkeep refreshes them on its own schedule).
+        # The database (and the calendar cache beside it) stays where it is until a restart.
+        config = replace(
+            load_config(self.catalog.config.path, self.env), database=self.catalog.config.database
+        )
+        return catalog_for(config, self.env, now=self.clock.now(), fetch_remote=False)
+
+    def _reload_failed(self, exc: ConfigError) -> bool:
+        log.error("reload.failed", error=str(exc), kept="last good configuration")
+        return False
+
+    def _apply(self, fresh: Catalog) -> None:
         old = self.catalog.config
         # Where the daemon listens and which database it holds cannot change without a restart.
         kept = replace(
@@ -121,12 +162,17 @@ class Daemon:
             database=old.database,
             twilio=replace(fresh.config.twilio, sandbox_listen=old.twilio.sandbox_listen),
         )
-        self.catalog = replace(fresh, config=kept)
-        self.engine.catalog = self.catalog
+        self._swap(replace(fresh, config=kept))
+        for warning in fresh.warnings:
+            log.warning("calendar.cached_copy", warning=warning)
         log.info(
             "reload.ok", clients=sorted(self.catalog.sops), rotations=sorted(self.catalog.rotations)
         )
-        return True
+
+    def _swap(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        if self.engine is not None:
+            self.engine.catalog = catalog
 
 
 async def run_until_signalled(daemon: Daemon) -> None:

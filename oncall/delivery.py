@@ -1,7 +1,9 @@
-"""Delivery: hand queued pages to Twilio, retry what failed, and track delivery status.
+"""Delivery: hand queued pages to Twilio (SMS or voice call), retry what failed, track status.
 
-A page that cannot be delivered (retries used up, or Twilio reports it failed/undelivered)
-moves the incident to its next escalation step at once instead of waiting out the timeout.
+A page that cannot be delivered (retries used up; Twilio reports the SMS failed/undelivered,
+or the call busy/no-answer/failed/canceled) is a definite failure: the pager moves to the
+tech's next channel, or to the next escalation step, at once instead of waiting out the
+timeout. Status callbacks for calls are also recorded against the call (`calls` table).
 """
 
 from __future__ import annotations
@@ -11,21 +13,23 @@ from typing import Any
 
 import structlog
 
-from oncall import escalation
+from oncall import call_log, escalation
 from oncall.engine_part import EnginePart
-from oncall.notify import SendError, Sent
+from oncall.notify import OPTED_OUT, SendError, Sent, error_meaning
+from oncall.pager import SEND
 from oncall.store import parse_ts, utcnow_text
 
 log = structlog.get_logger(__name__)
 
-SEND = "send"
-FAILED_STATUSES = {"failed", "undelivered"}
+__all__ = ["SEND", "Delivery"]
+
+FAILED_STATUSES = {"failed", "undelivered", "busy", "no-answer", "canceled"}
 # How far back (our clock vs Twilio's) a recovered send is looked for.
 RECOVERY_SLACK = timedelta(seconds=60)
 
 
 class Delivery(EnginePart):
-    """The outbox side of the engine: pages rows → Twilio Messages → status callbacks."""
+    """The outbox side of the engine: pages rows → Twilio Messages/Calls → status callbacks."""
 
     async def send(self, timer: dict[str, Any]) -> None:
         page = self.store.one("SELECT * FROM pages WHERE id = ?", (timer["ref"],))
@@ -35,15 +39,17 @@ class Delivery(EnginePart):
             with self.store.transaction():
                 self.store.finish_timer(timer["id"], now, "skipped")
             return
-        if page["kind"] != "notice" and incident["state"] in (
-            escalation.ACKNOWLEDGED,
-            escalation.RESOLVED,
-        ):
+        if page["kind"] != "notice" and self._settled(page, incident):
             with self.store.transaction():
                 self.store.update(
                     "pages", page["id"], {"state": "cancelled", "updated_at": utcnow_text(now)}
                 )
                 self.store.finish_timer(timer["id"], now, "cancelled")
+            return
+        if page["channel"] == "sms" and self.engine.opt_outs.is_opted_out(page["phone"]):
+            # Twilio would refuse it (21610); do not ask, go straight to the fallback.
+            exc = SendError("the phone opted out of SMS (STOP)", transient=False, code=OPTED_OUT)
+            self._send_failed(timer, page, exc)
             return
         notifier = self.engine.notifier
         assert notifier is not None, "sending needs a Twilio client"
@@ -55,22 +61,50 @@ class Delivery(EnginePart):
                 self.store.update(
                     "pages", page["id"], {"state": "sending", "updated_at": utcnow_text(now)}
                 )
-            callback = f"{self.catalog.config.public_url}/twilio/status?page={page['id']}"
+            base = self.catalog.config.public_url
+            callback = f"{base}/twilio/status?page={page['id']}"
             try:
-                sent = await notifier.send_sms(
-                    page["phone"], page["body"], status_callback=callback
-                )
+                if page["channel"] == "voice":
+                    sent = await notifier.place_call(
+                        page["phone"],
+                        url=f"{base}/twilio/voice/page?page={page['id']}",
+                        status_callback=callback,
+                    )
+                else:
+                    sent = await notifier.send_sms(
+                        page["phone"], page["body"], status_callback=callback
+                    )
             except SendError as exc:
                 self._send_failed(timer, page, exc)
                 return
+        self._sent(timer, page, incident, sent)
+
+    def _settled(self, page: dict[str, Any], incident: dict[str, Any]) -> bool:
+        """Nothing left to page for: acknowledged, resolved, or a call from a step gone by."""
+        if incident["state"] in (escalation.ACKNOWLEDGED, escalation.RESOLVED):
+            return True
+        return (
+            page["kind"] == "page"
+            and incident["state"] == escalation.PAGING
+            and (page["pass_number"], page["step_index"])
+            != (incident["pass_number"], incident["step_index"])
+        )
+
+    def _sent(
+        self, timer: dict[str, Any], page: dict[str, Any], incident: dict[str, Any], sent: Sent
+    ) -> None:
         now = self.clock.now()
         tech = self.catalog.techs.get(page["tech_id"])
+        who = f"{tech.name if tech else page['tech_id']} ({page['phone']})"
         with self.store.transaction():
+            # A call may already be answered (or have failed) by the time the API answers.
+            current = self.store.one("SELECT state FROM pages WHERE id = ?", (page["id"],))
+            state = current["state"] if current and current["state"] != "sending" else "sent"
             self.store.update(
                 "pages",
                 page["id"],
                 {
-                    "state": "sent",
+                    "state": state,
                     "attempts": page["attempts"] + 1,
                     "twilio_sid": sent.sid,
                     "twilio_status": sent.status,
@@ -82,20 +116,34 @@ class Delivery(EnginePart):
             self.store.log(
                 now,
                 "page.sent",
-                f"SMS to {tech.name if tech else page['tech_id']} ({page['phone']}): {page['body']}",
+                (
+                    f"voice call to {who} for #{incident['id']}"
+                    if page["channel"] == "voice"
+                    else f"SMS to {who}: {page['body']}"
+                ),
                 client=incident["client"],
                 incident_id=incident["id"],
                 page_id=page["id"],
                 sid=sent.sid,
                 tech=page["tech_id"],
+                channel=page["channel"],
             )
-        log.info("page.sent", incident_id=incident["id"], page_id=page["id"], sid=sent.sid)
+        log.info(
+            "page.sent",
+            incident_id=incident["id"],
+            page_id=page["id"],
+            sid=sent.sid,
+            channel=page["channel"],
+        )
 
     async def _recover(self, page: dict[str, Any], incident: dict[str, Any]) -> Sent | None:
         """A send a crash interrupted: did Twilio get it? Ask, rather than page twice."""
         assert self.engine.notifier is not None
         since = parse_ts(page["updated_at"]) - RECOVERY_SLACK
-        sent = await self.engine.notifier.find_sent(page["phone"], page["body"], since)
+        if page["channel"] == "voice":
+            sent = await self.engine.notifier.find_call(page["phone"], since)
+        else:
+            sent = await self.engine.notifier.find_sent(page["phone"], page["body"], since)
         now = self.clock.now()
         with self.store.transaction():
             self.store.log(
@@ -151,13 +199,19 @@ class Delivery(EnginePart):
                 )
                 log.warning("page.retry", page_id=page["id"], attempt=attempts, error=str(exc))
             else:
-                timers = self._page_failed(page, attempts, str(exc), now)
+                timers = self.page_failed(page, attempts, str(exc), now, exc.code)
         self.engine.arm(timers)
 
-    def _page_failed(
-        self, page: dict[str, Any], attempts: int, error: str, now: datetime
+    def page_failed(
+        self,
+        page: dict[str, Any],
+        attempts: int,
+        error: str,
+        now: datetime,
+        code: int | None = None,
     ) -> list[tuple[int, datetime]]:
-        """A page that will never arrive: if its whole step failed, escalate now (in a txn)."""
+        """A page that will never arrive (inside a transaction): mark it, then let the pager
+        pick the next channel or step. Returns the timers to arm."""
         self.store.update(
             "pages",
             page["id"],
@@ -170,41 +224,32 @@ class Delivery(EnginePart):
         )
         incident = self.store.incident(page["incident_id"])
         assert incident is not None
+        channel = "voice call" if page["channel"] == "voice" else "SMS"
         self.store.log(
             now,
             "page.failed",
-            f"page to {page['tech_id']} failed: {error}",
+            f"{channel} to {page['tech_id']} failed: {error}",
             client=incident["client"],
             incident_id=incident["id"],
             page_id=page["id"],
+            channel=page["channel"],
+            error_code=code,
         )
         log.error("page.failed", page_id=page["id"], tech=page["tech_id"], error=error)
-        step_pages = self.store.all(
-            "SELECT state FROM pages WHERE incident_id = ? AND kind = 'page' AND pass_number = ? AND step_index = ?",
-            (incident["id"], incident["pass_number"], incident["step_index"]),
-        )
-        same_step = (page["pass_number"], page["step_index"]) == (
-            incident["pass_number"],
-            incident["step_index"],
-        )
-        if (
-            page["kind"] == "page"
-            and same_step
-            and incident["state"] == escalation.PAGING
-            and all(p["state"] == "failed" for p in step_pages)
-        ):
-            return self.engine.escalate_step(incident, now, "delivery failed")
-        return []
+        return self.engine.pager.after_failure(page, code, now)
 
     # -- Twilio status callbacks ------------------------------------------------------------
 
     def receive_status(self, page_id: int | None, params: dict[str, str]) -> None:
         now = self.clock.now()
-        sid = params.get("MessageSid") or params.get("SmsSid") or params.get("CallSid") or ""
+        call_sid = params.get("CallSid", "")
+        sid = params.get("MessageSid") or params.get("SmsSid") or call_sid
         status = (
             params.get("MessageStatus") or params.get("SmsStatus") or params.get("CallStatus") or ""
         ).lower()
-        error_code = params.get("ErrorCode")
+        error_code = params.get("ErrorCode") or None
+        code = int(error_code) if error_code and error_code.isdigit() else None
+        meaning = error_meaning(error_code)
         timers: list[tuple[int, datetime]] = []
         with self.store.transaction():
             page = None
@@ -212,29 +257,39 @@ class Delivery(EnginePart):
                 page = self.store.one("SELECT * FROM pages WHERE twilio_sid = ?", (sid,))
             if page is None and page_id is not None:
                 page = self.store.one("SELECT * FROM pages WHERE id = ?", (page_id,))
+            what = "call" if call_sid else "message"
             self.store.log(
                 now,
                 "page.status",
-                f"delivery status {status or '?'} for {sid or 'unknown message'}"
-                + (f" (error {error_code})" if error_code else ""),
+                f"delivery status {status or '?'} for {sid or f'unknown {what}'}"
+                + (f" (error {meaning})" if meaning else ""),
                 client=self._client_of(page),
                 incident_id=page["incident_id"] if page else None,
                 page_id=page["id"] if page else None,
                 sid=sid,
                 status=status,
                 error_code=error_code,
+                answered_by=params.get("AnsweredBy"),
             )
+            if meaning:
+                log.warning("page.error_code", sid=sid, status=status, error=meaning)
+            if call_sid:
+                call_log.status(self.store, call_sid, params, now, page)
             if page is None:
                 return
             self.store.update(
                 "pages",
                 page["id"],
                 {"twilio_status": status, "updated_at": utcnow_text(now)}
-                | ({"error": f"Twilio error {error_code}"} if error_code else {}),
+                | ({"error": f"Twilio error {meaning}"} if meaning else {}),
             )
             if status in FAILED_STATUSES and page["state"] != "failed":
-                timers = self._page_failed(
-                    page, page["attempts"], f"Twilio reported {status} (error {error_code})", now
+                timers = self.page_failed(
+                    page,
+                    page["attempts"],
+                    f"Twilio reported {status}" + (f" (error {meaning})" if meaning else ""),
+                    now,
+                    code,
                 )
         self.engine.arm(timers)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -19,14 +19,19 @@ from oncall import escalation, grouping, texts
 from oncall.catalog import Catalog
 from oncall.classify import Decision, classify
 from oncall.clock import Clock
-from oncall.delivery import SEND, Delivery
+from oncall.delivery import Delivery
 from oncall.escalation import Exhausted, Position, StepPlan
 from oncall.inbox import SmsInbox
 from oncall.intake import Alert
 from oncall.notify import Notifier
+from oncall.opt_outs import SmsOptOuts
+from oncall.pager import SEND, Pager
+from oncall.phone_calls import PhoneCalls
+from oncall.phone_line import SOURCE as PHONE_SOURCE
 from oncall.sops import Sop
 from oncall.store import Store, parse_ts, utcnow_text
 from oncall.timers import TimerWheel
+from oncall.voice_paging import VoicePages
 
 log = structlog.get_logger(__name__)
 
@@ -51,8 +56,12 @@ class Engine:
         self.notifier = notifier
         self.clock = clock
         self.wheel = TimerWheel(clock, self._fire)
+        self.pager = Pager(self)
         self.delivery = Delivery(self)
         self.inbox = SmsInbox(self)
+        self.opt_outs = SmsOptOuts(self)
+        self.voice = VoicePages(self)
+        self.phone = PhoneCalls(self)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -92,7 +101,14 @@ class Engine:
         """Record, classify and (if it is an after-hours emergency) open and page an incident."""
         now = self.clock.now()
         sop = self.catalog.sops[alert.client]
-        decision = classify(sop, alert, now)
+        return self.receive_event(alert, raw, classify(sop, alert, now), now)
+
+    def receive_event(
+        self, alert: Alert, raw: bytes, decision: Decision, now: datetime
+    ) -> AlertOutcome:
+        """Record an event already classified (an alert, or an emergency chosen on the phone
+        line) and act on the decision: page, or fold into the client's open incident."""
+        sop = self.catalog.sops[alert.client]
         timers: list[tuple[int, datetime]] = []
         incident_id: int | None = None
         with self.store.transaction():
@@ -109,7 +125,11 @@ class Engine:
             self.store.log(
                 now,
                 "alert.received",
-                f"{alert.severity} alert from {alert.source}: {alert.summary}",
+                (
+                    f"emergency line: {alert.summary}"
+                    if alert.source == PHONE_SOURCE
+                    else f"{alert.severity} alert from {alert.source}: {alert.summary}"
+                ),
                 client=alert.client,
                 alert_id=alert_id,
                 alert=alert.to_dict(),
@@ -258,7 +278,7 @@ class Engine:
         )
         for tech_id in paged:
             if tech_id in self.catalog.techs:
-                timers.extend(self._queue_page(incident_id, tech_id, "notice", position, body, now))
+                timers += self.pager.notice(incident_id, tech_id, position, body, now)
         return incident_id, timers
 
     # -- escalation -------------------------------------------------------------------------
@@ -312,7 +332,9 @@ class Engine:
                 incident_id, sop.name, incident["priority"], incident["summary"], incident["host"]
             )
             for tech_id in plan.tech_ids:
-                timers.extend(self._queue_page(incident_id, tech_id, "page", position, body, now))
+                timers += self.pager.page(
+                    incident_id, tech_id, "page", position, plan.step, body, now
+                )
             if not any(
                 p["state"] != "suppressed"
                 for p in self.store.pages_for(incident_id)
@@ -348,101 +370,13 @@ class Engine:
         log.error("incident.exhausted", incident_id=incident_id, client=sop.id)
         body = texts.exhausted_text(incident_id, sop.name, incident["summary"])
         position = Position(incident["pass_number"], incident["step_index"])
+        # Final contacts are tried on the ladder of the chain's last step.
+        last_step = sop.escalation.steps[-1]
         for tech_id in plan.final_contacts:
             if tech_id in self.catalog.techs:
-                timers.extend(
-                    self._queue_page(incident_id, tech_id, "exhausted", position, body, now)
+                timers += self.pager.page(
+                    incident_id, tech_id, "exhausted", position, last_step, body, now
                 )
-        return timers
-
-    def _queue_page(
-        self,
-        incident_id: int,
-        tech_id: str,
-        kind: str,
-        position: Position,
-        body: str,
-        now: datetime,
-    ) -> list[tuple[int, datetime]]:
-        """An outbox row plus a send timer due now: the send survives a crash before it leaves.
-
-        A page (not a notice) to a tech over their hourly paging budget is held back instead,
-        and the incident's final contacts are told once per hour per tech.
-        """
-        tech = self.catalog.techs[tech_id]
-        held = kind != "notice" and self._over_budget(tech_id, now)
-        page_id = self.store.insert(
-            "pages",
-            {
-                "incident_id": incident_id,
-                "tech_id": tech.id,
-                "phone": tech.phone,
-                "channel": "sms",
-                "kind": kind,
-                "pass_number": position.pass_number,
-                "step_index": position.step_index,
-                "body": body,
-                "state": "suppressed" if held else "pending",
-                "created_at": utcnow_text(now),
-                "updated_at": utcnow_text(now),
-            },
-        )
-        if held:
-            return self._budget_hit(incident_id, tech_id, page_id, position, now)
-        timer_id = self.store.insert(
-            "timers",
-            {"kind": SEND, "incident_id": incident_id, "ref": page_id, "due_at": utcnow_text(now)},
-        )
-        return [(timer_id, now)]
-
-    def _over_budget(self, tech_id: str, now: datetime) -> bool:
-        budget = self.catalog.config.defaults.tech_pages_per_hour
-        if not budget:
-            return False
-        row = self.store.one(
-            "SELECT count(*) AS n FROM pages WHERE tech_id = ? AND kind != 'notice'"
-            " AND state != 'suppressed' AND created_at >= ?",
-            (tech_id, utcnow_text(now - timedelta(hours=1))),
-        )
-        return bool(row and row["n"] >= budget)
-
-    def _budget_hit(
-        self, incident_id: int, tech_id: str, page_id: int, position: Position, now: datetime
-    ) -> list[tuple[int, datetime]]:
-        incident = self.store.incident(incident_id)
-        assert incident is not None
-        budget = self.catalog.config.defaults.tech_pages_per_hour
-        self.store.log(
-            now,
-            "page.suppressed",
-            f"page to {tech_id} held back: {budget} pages in the last hour (paging budget)",
-            client=incident["client"],
-            incident_id=incident_id,
-            page_id=page_id,
-            tech=tech_id,
-        )
-        log.warning("page.budget", tech=tech_id, incident_id=incident_id)
-        told = self.store.one(
-            "SELECT 1 FROM events WHERE kind = 'budget.exceeded' AND actor = ? AND ts >= ?",
-            (tech_id, utcnow_text(now - timedelta(hours=1))),
-        )
-        if told:
-            return []
-        self.store.log(
-            now,
-            "budget.exceeded",
-            f"paging budget hit for {tech_id} ({budget}/hour); final contacts told",
-            actor=tech_id,
-            client=incident["client"],
-            incident_id=incident_id,
-        )
-        sop = self.catalog.sops.get(incident["client"])
-        name = self.catalog.techs[tech_id].name
-        body = texts.budget_text(name, budget, incident_id)
-        timers: list[tuple[int, datetime]] = []
-        for contact in sop.escalation.final_contacts if sop else ():
-            if contact != tech_id and contact in self.catalog.techs:
-                timers.extend(self._queue_page(incident_id, contact, "notice", position, body, now))
         return timers
 
     def escalate_step(
@@ -460,7 +394,8 @@ class Engine:
             )
             log.error("escalation.no_sop", incident_id=incident["id"])
             return []
-        self.store.cancel_timers(incident["id"], now, "superseded", kind=STEP_TIMEOUT)
+        # The step's deadline and its channels not yet tried (a call still to come) end here.
+        self._stop_paging(incident["id"], now, "superseded")
         current = Position(incident["pass_number"], incident["step_index"])
         plan = escalation.after_timeout(sop.escalation, current, now, self._who(now))
         return self._apply_plan(incident["id"], sop, plan, now, why)

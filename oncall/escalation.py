@@ -1,14 +1,16 @@
 """Escalation: the incident state machine and the walk down a client's escalation chain.
 
 Pure functions of (chain, position, who is on call, instant). The engine stores the result and
-arms the durable timers; nothing here does I/O.
+arms the durable timers; nothing here does I/O. Within one step each tech is tried on the
+step's channel ladder (`ladder`: SMS now, a voice call `voice_after` later); a step whose
+every tech is out of channels (`step_unreachable`) moves on at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from oncall.sops import EscalationChain, Step
 
@@ -31,6 +33,19 @@ class Position:
 
 
 START = Position(0, 0)
+
+# Page rows still on their way out (not yet handed to Twilio).
+UNSENT = ("pending", "sending")
+# Outcomes that reached nobody: Twilio gave up, or the paging budget held the page back.
+UNREACHED = ("failed", "suppressed")
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One channel of a step's ladder for one tech, and when it goes out after the step starts."""
+
+    channel: str  # "sms" | "voice"
+    delay: timedelta
 
 
 @dataclass(frozen=True)
@@ -116,3 +131,34 @@ def can_escalate(state: str) -> bool:
 
 def can_resolve(state: str) -> bool:
     return state in (PAGING, ACKNOWLEDGED, EXHAUSTED)
+
+
+def ladder(step: Step, *, sms_opted_out: bool = False) -> tuple[Rung, ...]:
+    """The channels one tech is tried on in this step, in order, each `voice_after` after the
+    one before. A tech whose phone opted out of SMS (STOP) is called instead, at once."""
+    channels = step.channels
+    if sms_opted_out:
+        channels = tuple(c for c in channels if c != "sms") or ("voice",)
+    return tuple(Rung(channel, step.voice_after * i) for i, channel in enumerate(channels))
+
+
+def notice_channel(sms_opted_out: bool) -> str:
+    """Notices (no acknowledgment needed) go by SMS, or by voice to a phone that opted out."""
+    return "voice" if sms_opted_out else "sms"
+
+
+def tech_unreachable(states: Sequence[str]) -> bool:
+    """One tech's pages in one step, oldest first: nothing left to send and the latest attempt
+    reached nobody (SMS undelivered, call unanswered/busy/failed/voicemail, or held back)."""
+    live = [state for state in states if state != "cancelled"]
+    return bool(live) and not any(s in UNSENT for s in live) and live[-1] in UNREACHED
+
+
+def step_unreachable(pages: Iterable[Mapping[str, object]]) -> bool:
+    """Every tech of a step is out of channels, so waiting for the ack timeout is pointless.
+
+    `pages` are the step's page rows (tech_id, state), oldest first."""
+    by_tech: dict[object, list[str]] = {}
+    for page in pages:
+        by_tech.setdefault(page["tech_id"], []).append(str(page["state"]))
+    return bool(by_tech) and all(tech_unreachable(states) for states in by_tech.values())

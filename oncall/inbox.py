@@ -1,5 +1,7 @@
 """The SMS inbox: record every inbound text, work out who sent it and what it means, and
-act on it only if that tech may act on that incident.
+act on it only if that tech may act on that incident. STOP from a tech's phone is the carrier
+opt-out, never a command: the phone is marked opted out (pages go by voice) and the owner
+is warned; START undoes it.
 """
 
 from __future__ import annotations
@@ -78,9 +80,13 @@ class SmsInbox(EnginePart):
                     actor=actor,
                 )
                 log.warning("sms.opt_out", actor=actor)
+                if tech is not None:
+                    timers = self.engine.opt_outs.record(phone, "replied STOP", now)
             elif reply.command == "opt_in":
                 handled = "opt_in"
                 self.store.log(now, "sms.opt_in", f"{actor} opted back in", actor=actor)
+                if tech is not None:
+                    self.engine.opt_outs.opted_in(phone, now)
             elif tech is None:
                 handled = "unknown_sender"
                 self.store.log(

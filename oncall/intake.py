@@ -1,6 +1,7 @@
 """Alert intake: turn a generic JSON alert body into an Alert, or a clear 422 reason.
 
-RMM-specific adapters (NinjaOne, Datto, N-central, Alertmanager) map onto the same Alert.
+RMM-specific adapters (NinjaOne, Datto, N-central, Alertmanager) live in `oncall.adapters`
+and map onto the same Alert.
 """
 
 from __future__ import annotations
@@ -93,6 +94,11 @@ def parse_generic(client: str, raw: bytes) -> Alert:
         raise AlertError(f"body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise AlertError("body must be a JSON object")
+    return generic_alert(client, body)
+
+
+def generic_alert(client: str, body: dict[str, Any]) -> Alert:
+    """The generic alert's fields from an already-decoded JSON object."""
     status = _text(body, "status").lower() or "triggered"
     if status not in STATUSES:
         raise AlertError(f"status must be 'triggered' or 'resolved', got {status!r}")

@@ -1,7 +1,8 @@
-"""Twilio delivery: send SMS through the official SDK's async REST client.
+"""Twilio delivery: send SMS and place voice calls through the official SDK's async REST client.
 
 Points at api.twilio.com in live mode, or at any Twilio-compatible server (the sandbox peer)
-through `twilio.api_base_url`. Errors come back classified: worth retrying, or not.
+through `twilio.api_base_url`. Errors come back classified: worth retrying, or not; the
+Twilio error codes a page can meet are explained in words for the log (`error_meaning`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,58 @@ from twilio.rest import Client
 from oncall.config import TwilioSettings
 
 # Twilio error codes that no retry will fix (bad number, opted out, landline, blocked).
-PERMANENT_ERROR_CODES = {21211, 21214, 21408, 21610, 21612, 21614, 30005, 30006, 30007, 30034}
+PERMANENT_ERROR_CODES = {
+    13224,
+    13225,
+    21211,
+    21214,
+    21215,
+    21216,
+    21217,
+    21408,
+    21610,
+    21612,
+    21614,
+    30005,
+    30006,
+    30007,
+    30034,
+}
+OPTED_OUT = 21610  # the tech replied STOP: Twilio refuses every SMS to them until START
+LANDLINE = 30006  # the number cannot take SMS: call it instead
+ERROR_MEANINGS = {
+    13224: "the number is not a valid phone number for calls",
+    13225: "calls to this number are blocked (Twilio's fraud protection)",
+    21211: "the 'To' number is not a valid phone number",
+    21214: "the 'To' number cannot be reached",
+    21215: "calls to this country are not enabled (Voice geographic permissions)",
+    21216: "calls to this number are blocked (high-risk or premium number)",
+    21217: "the 'To' number is not a valid phone number for calls",
+    21408: "SMS to this region is not enabled (Messaging geographic permissions)",
+    21610: "the recipient opted out with STOP: no SMS reaches them until they text START",
+    21612: "this 'To' number cannot be reached from the 'From' number",
+    21614: "the 'To' number is not a mobile number",
+    30001: "Twilio's queue overflowed: too many messages at once",
+    30003: "handset unreachable: the phone is off or has no signal",
+    30005: "unknown destination: the number does not exist or is not in service",
+    30006: "landline or unreachable carrier: the number cannot take SMS (call it instead)",
+    30007: "filtered by the carrier as spam",
+    30034: "sent from an unregistered US 10DLC number (register the A2P brand and campaign)",
+}
+# Calls: ring this long before Twilio gives up with no-answer (a voicemail may pick up first).
+RING_SECONDS = 30
+
+
+def error_meaning(code: int | str | None) -> str:
+    """'30003 (handset unreachable: ...)' for the log; the bare code when it is not known."""
+    if code is None or code == "":
+        return ""
+    try:
+        number = int(code)
+    except (TypeError, ValueError):
+        return str(code)
+    meaning = ERROR_MEANINGS.get(number)
+    return f"{number} ({meaning})" if meaning else str(number)
 
 
 @dataclass(frozen=True)
@@ -60,22 +112,31 @@ class Notifier:
                 status_callback=status_callback,
                 validity_period=validity_seconds,
             )
-        except TwilioRestException as exc:
-            transient = exc.status >= 500 or exc.status == 429
-            if exc.code in PERMANENT_ERROR_CODES:
-                transient = False
-            raise SendError(
-                f"Twilio answered {exc.status} (code {exc.code}): {exc.msg}",
-                transient=transient,
-                code=exc.code,
-            ) from exc
-        except (TimeoutError, aiohttp.ClientError, OSError, TwilioException) as exc:
-            raise SendError(f"cannot reach Twilio: {exc!r}", transient=True) from exc
         except Exception as exc:
-            # Anything else (an odd response the SDK cannot parse, …) must not lose the page:
-            # treat it as transient so it is retried and, failing that, escalated.
-            raise SendError(f"unexpected error talking to Twilio: {exc!r}", transient=True) from exc
+            raise _send_error(exc) from exc
         return Sent(sid=str(message.sid), status=str(message.status))
+
+    async def place_call(self, to: str, *, url: str, status_callback: str) -> Sent:
+        """Call `to`; Twilio fetches the call's TwiML from `url` once it is answered.
+
+        Answering-machine detection is on, so that request says who answered (`AnsweredBy`);
+        every progress event is reported to `status_callback`.
+        """
+        try:
+            call = await self.client.calls.create_async(
+                to=to,
+                from_=self.settings.from_number,
+                url=url,
+                method="POST",
+                status_callback=status_callback,
+                status_callback_method="POST",
+                status_callback_event=["initiated", "ringing", "answered", "completed"],
+                machine_detection="Enable",
+                timeout=RING_SECONDS,
+            )
+        except Exception as exc:
+            raise _send_error(exc) from exc
+        return Sent(sid=str(call.sid), status=str(call.status))
 
     async def find_sent(self, to: str, body: str, since: datetime) -> Sent | None:
         """A message with this body to this number created since `since`, if Twilio has one.
@@ -94,5 +155,36 @@ class Notifier:
                 return Sent(sid=str(message.sid), status=str(message.status))
         return None
 
+    async def find_call(self, to: str, since: datetime) -> Sent | None:
+        """The latest call to this number created since `since`, if Twilio has one (see
+        `find_sent`; a call has no body to compare, so any call to the tech counts)."""
+        try:
+            calls = await self.client.calls.list_async(to=to, limit=20)
+        except Exception:
+            return None
+        for call in calls:
+            created = call.date_created
+            if created is None or created >= since:
+                return Sent(sid=str(call.sid), status=str(call.status))
+        return None
+
     async def close(self) -> None:
         await self._http.close()
+
+
+def _send_error(exc: Exception) -> SendError:
+    """Classify what the SDK raised: a REST error by status and code, anything else transient."""
+    if isinstance(exc, TwilioRestException):
+        transient = exc.status >= 500 or exc.status == 429
+        if exc.code in PERMANENT_ERROR_CODES:
+            transient = False
+        return SendError(
+            f"Twilio answered {exc.status} (code {error_meaning(exc.code)}): {exc.msg}",
+            transient=transient,
+            code=exc.code,
+        )
+    if isinstance(exc, TimeoutError | aiohttp.ClientError | OSError | TwilioException):
+        return SendError(f"cannot reach Twilio: {exc!r}", transient=True)
+    # Anything else (an odd response the SDK cannot parse, …) must not lose the page: treat
+    # it as transient so it is retried and, failing that, escalated.
+    return SendError(f"unexpected error talking to Twilio: {exc!r}", transient=True)

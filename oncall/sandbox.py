@@ -14,17 +14,22 @@ What it implements (under ``/2010-04-01/Accounts/{AccountSid}/``, HTTP basic aut
   21603 From/MessagingServiceSid missing, 21211 To not E.164, 21609 bad StatusCallback URL),
   records the message, answers 201 with a Message resource, echoes a line for humans, then
   POSTs signed status callbacks ``sent`` → ``delivered`` to ``StatusCallback``.
-- ``POST Calls.json``: records the call and answers 201 with a Call resource. It places no call
-  and sends no call status callbacks or TwiML fetches: voice paging is simulated later.
-- ``GET Messages/{Sid}.json`` and ``GET Calls/{Sid}.json``: the recorded resource, with the
-  message status as updated by the callbacks sent so far.
+  A number that replied STOP (``opt_out``) is refused with 400, code 21610.
+- ``POST Calls.json``: records the call, answers 201 with a Call resource and rings it:
+  ``initiated``/``ringing`` status callbacks, then the call waits for ``answer`` (the TwiML is
+  fetched from ``Url``, signed), keys, a message or an unanswered end, and sends the final
+  status callback (``oncall.sandbox_calls``, which also places inbound calls to the daemon).
+- ``GET Messages/{Sid}.json``, ``GET Calls/{Sid}.json``: the recorded resource, with its status
+  as it is now; ``GET Messages.json`` and ``GET Calls.json`` list them (filtered by To/From).
 
 Failure injection (retry tests): ``fail_next(to, count, mode)`` or ``POST /_sandbox/fail``.
 Observation: ``messages``, ``calls``, ``rejected``, ``on_message`` hooks, ``wait_for_message``
-(async, any loop) and ``wait_for_message_sync`` (other threads), ``GET /_sandbox/messages``.
-Those records and controls are ``oncall.sandbox_records``; the ``/_sandbox`` endpoints need
-no auth and answer loopback clients only. What Twilio sends to the daemon for an inbound SMS
-is ``oncall.twilio_webhooks``.
+/ ``wait_for_call`` (async, any loop) and their ``_sync`` forms (other threads),
+``GET /_sandbox/messages`` and ``/_sandbox/calls``; call controls are
+``POST /_sandbox/calls/{sid}/{answer|press|no-input|message|dial|hang-up|end}`` and
+``POST /_sandbox/calls/inbound``. Those records are ``oncall.sandbox_records``; the
+``/_sandbox`` endpoints need no auth and answer loopback clients only. What Twilio sends to the
+daemon for an inbound SMS is ``oncall.twilio_webhooks``.
 """
 
 from __future__ import annotations
@@ -33,15 +38,13 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import ipaddress
 import json
 import re
 import secrets
 import sys
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -53,8 +56,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from oncall.sandbox_records import CallRecord, MessageRecord, SandboxRecords
-from oncall.twilio_webhooks import API_VERSION, new_sid, sms_segments, webhook_headers
+from oncall.sandbox_calls import SandboxCalls
+from oncall.sandbox_records import CallRecord, MessageRecord
+from oncall.twilio_webhooks import API_VERSION, new_sid, sms_segments
 
 log = structlog.get_logger(__name__)
 
@@ -114,7 +118,7 @@ def _not_found(request: Request) -> JSONResponse:
     return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
 
 
-class SandboxPeer(SandboxRecords):
+class SandboxPeer(SandboxCalls):
     """State and Starlette app (``.app``) of the sandbox Twilio REST peer.
 
     The app may run in any event loop (usually the daemon's or the test's). Records are appended
@@ -154,10 +158,12 @@ class SandboxPeer(SandboxRecords):
                 Route(f"{base}/Messages.json", self._list_messages, methods=["GET"]),
                 Route(f"{base}/Messages/{{sid}}.json", self._fetch_message, methods=["GET"]),
                 Route(f"{base}/Calls.json", self._create_call, methods=["POST"]),
+                Route(f"{base}/Calls.json", self._list_calls, methods=["GET"]),
                 Route(f"{base}/Calls/{{sid}}.json", self._fetch_call, methods=["GET"]),
                 Route("/_sandbox/fail", self._http_fail, methods=["POST"]),
                 Route("/_sandbox/messages", self._http_messages, methods=["GET"]),
                 Route("/_sandbox/calls", self._http_calls, methods=["GET"]),
+                *self.call_control_routes(),
             ],
             exception_handlers={HTTPException: self._http_exception},
         )
@@ -183,14 +189,6 @@ class SandboxPeer(SandboxRecords):
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout)
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def _say(self, line: str) -> None:
-        if self.echo is not None:
-            self.echo(f"[sandbox] {line}")
-
-    def _who(self, number: str) -> str:
-        name = self.names.get(number)
-        return f"{name} ({number})" if name else number
 
     def _check_auth(self, request: Request) -> None:
         path_sid = request.path_params["account_sid"]
@@ -220,27 +218,6 @@ class SandboxPeer(SandboxRecords):
         except UnicodeDecodeError as exc:
             raise TwilioApiError(400, 20001, "Request body is not valid UTF-8") from exc
         return dict(pairs), pairs
-
-    def _client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._http is None or self._http_loop is not loop:
-            # A client's pooled connections belong to the loop that opened them.
-            self._http = httpx.AsyncClient(timeout=self.callback_timeout)
-            self._http_loop = loop
-        return self._http
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _post_callback(self, url: str, params: dict[str, str]) -> None:
-        headers = webhook_headers(self.auth_token, url, params)
-        response = await self._client().post(url, data=params, headers=headers)
-        if response.status_code >= 400:
-            raise httpx.HTTPStatusError(
-                f"HTTP {response.status_code}", request=response.request, response=response
-            )
 
     async def _run_status_callbacks(self, record: MessageRecord, final: str) -> None:
         steps: list[tuple[str, int | None]] = [("sent", None)]
@@ -332,6 +309,12 @@ class SandboxPeer(SandboxRecords):
         )
         record.status_history.append(record.status)
 
+        if to in self.opted_out:
+            record.status = "rejected"
+            record.status_history = ["rejected"]
+            self._record_rejection(record)
+            self._say(f"SMS → {self._who(to)} refused: the number replied STOP (21610)")
+            return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
         failure = self._take_failure(to)
         if failure == "http_500":
             record.status = "rejected"
@@ -406,6 +389,9 @@ class SandboxPeer(SandboxRecords):
         except TwilioApiError as err:
             return err.response()
 
+        if self._take_failure(to, ("http_500",)):
+            self._say(f"call → {self._who(to)} rejected with HTTP 500 (injected failure)")
+            return twilio_error(500, 20500, "Internal Server Error")
         record = CallRecord(
             sid=new_sid("CA"),
             to=to,
@@ -423,7 +409,39 @@ class SandboxPeer(SandboxRecords):
         self._record_call(record)
         source = f"TwiML at {url}" if url else "inline TwiML"
         self._say(f"call → {self._who(to)} from {from_} ({source})")
+        self._call_placed(record)
         return JSONResponse(record.resource(self.account_sid), status_code=201)
+
+    async def _list_calls(self, request: Request) -> Response:
+        """The Calls list, newest first, filtered by To/From like Twilio's (one page)."""
+        try:
+            self._check_auth(request)
+        except TwilioApiError as err:
+            return err.response()
+        query = request.query_params
+        with self._cond:
+            records = list(reversed(self.calls))
+        records = [c for c in records if c.direction == "outbound-api"]
+        if query.get("To"):
+            records = [c for c in records if c.to == query["To"]]
+        if query.get("From"):
+            records = [c for c in records if c.from_ == query["From"]]
+        size = int(query["PageSize"]) if query.get("PageSize", "").isdigit() else 50
+        page = records[:size]
+        uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return JSONResponse(
+            {
+                "calls": [c.resource(self.account_sid) for c in page],
+                "end": max(0, len(page) - 1),
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": size,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": uri,
+            }
+        )
 
     async def _fetch_call(self, request: Request) -> Response:
         try:
@@ -434,15 +452,6 @@ class SandboxPeer(SandboxRecords):
         if record is None:
             return _not_found(request)
         return JSONResponse(record.resource(self.account_sid))
-
-    @staticmethod
-    def _loopback(request: Request) -> bool:
-        if request.client is None:
-            return False
-        try:
-            return ipaddress.ip_address(request.client.host).is_loopback
-        except ValueError:
-            return False
 
     async def _http_fail(self, request: Request) -> Response:
         if not self._loopback(request):

@@ -1,11 +1,13 @@
 """What the sandbox Twilio peer saw, and the controls a test has over it.
 
 ``MessageRecord`` and ``CallRecord`` are the requests the peer accepted; each renders as the
-resource JSON Twilio would return and as the ``/_sandbox`` listing. ``SandboxRecords`` keeps
-them (``messages``, ``calls``, and ``rejected`` for injected failures), runs ``on_message``
-hooks, lets a test or the demo wait for a message (``wait_for_message`` from any event loop,
-``wait_for_message_sync`` from another thread), and makes the next sends fail (``fail_next``).
-It is thread-safe; ``oncall.sandbox.SandboxPeer`` is the HTTP side built on it.
+resource JSON Twilio would return and as the ``/_sandbox`` listing (a call also keeps what it
+heard and where it waits: ``said``, ``waiting``). ``SandboxRecords`` keeps them (``messages``,
+``calls``, and ``rejected`` for injected failures and opted-out numbers), runs ``on_message``
+hooks, lets a test or the demo wait for a message or a call (``wait_for_message`` /
+``wait_for_call`` from any event loop, ``..._sync`` from another thread), makes the next sends
+fail (``fail_next``) and refuses SMS to numbers that replied STOP (``opt_out``). It is
+thread-safe; ``oncall.sandbox.SandboxPeer`` is the HTTP side built on it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Literal, get_args
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 import structlog
 
@@ -102,7 +104,13 @@ class MessageRecord:
 
 @dataclass
 class CallRecord:
-    """One Calls request the peer saw (no call is simulated: it stays ``queued``)."""
+    """One call: placed through the Calls API (outbound) or to the line (``inbound``).
+
+    ``status`` follows the simulated call (queued → ringing → in-progress → completed, or a
+    failure); ``said`` is everything the call has said so far; ``waiting`` is where it waits
+    for the person on it ("gather", "record", "dial") with ``action`` the URL that gets the
+    answer; ``documents`` every TwiML document fetched.
+    """
 
     sid: str
     to: str
@@ -116,6 +124,29 @@ class CallRecord:
     params: dict[str, str]
     status: str = "queued"
     date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    direction: str = "outbound-api"
+    answered_by: str | None = None
+    said: list[str] = field(default_factory=list)
+    waiting: str | None = None
+    action: str | None = None
+    action_on_empty: bool = False
+    rest: list[Any] = field(default_factory=list, repr=False)  # verbs after the waiting one
+    document_url: str | None = None
+    documents: list[str] = field(default_factory=list, repr=False)
+    dialed: list[str] = field(default_factory=list)
+    webhook_errors: list[str] = field(default_factory=list)
+    status_history: list[str] = field(default_factory=list)
+    answered_at: float | None = None
+    duration: int | None = None
+    sequence: int = 0
+    ringing: asyncio.Task[None] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("completed", "busy", "no-answer", "failed", "canceled")
+
+    def transcript(self) -> str:
+        return " ".join(self.said)
 
     def resource(self, account_sid: str) -> dict[str, Any]:
         """The Call resource JSON Twilio would return for this call."""
@@ -124,13 +155,13 @@ class CallRecord:
         return {
             "account_sid": account_sid,
             "annotation": None,
-            "answered_by": None,
+            "answered_by": self.answered_by,
             "api_version": API_VERSION,
             "caller_name": None,
             "date_created": _rfc2822(self.date_created),
             "date_updated": _rfc2822(self.date_created),
-            "direction": "outbound-api",
-            "duration": None,
+            "direction": self.direction,
+            "duration": str(self.duration) if self.duration is not None else None,
             "end_time": None,
             "forwarded_from": None,
             "from": self.from_,
@@ -169,6 +200,14 @@ class CallRecord:
             "machine_detection": self.machine_detection,
             "received_at": self.received_at,
             "params": dict(self.params),
+            "direction": self.direction,
+            "answered_by": self.answered_by,
+            "status_history": list(self.status_history),
+            "said": list(self.said),
+            "waiting": self.waiting,
+            "action": self.action,
+            "dialed": list(self.dialed),
+            "webhook_errors": list(self.webhook_errors),
         }
 
 
@@ -179,19 +218,22 @@ class _FailRule:
     mode: FailMode
 
 
+R = TypeVar("R", MessageRecord, CallRecord)
+
+
 @dataclass
-class _Waiter:
-    predicate: Callable[[MessageRecord], bool]
+class _Waiter(Generic[R]):
+    predicate: Callable[[R], bool]
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[MessageRecord]
+    future: asyncio.Future[R]
 
 
-def _resolve(future: asyncio.Future[MessageRecord], record: MessageRecord) -> None:
+def _resolve(future: asyncio.Future[Any], record: Any) -> None:
     if not future.done():
         future.set_result(record)
 
 
-def _fail(future: asyncio.Future[MessageRecord], error: BaseException) -> None:
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
 
@@ -206,24 +248,28 @@ class SandboxRecords:
     def __init__(self) -> None:
         self.messages: list[MessageRecord] = []
         self.calls: list[CallRecord] = []
-        self.rejected: list[MessageRecord] = []  # Messages requests answered with injected 500s
+        # Messages requests refused: injected 500s, and 21610 for numbers that replied STOP
+        self.rejected: list[MessageRecord] = []
         self.on_message: list[Callable[[MessageRecord], None]] = []
         self.callback_errors: list[str] = []
+        self.opted_out: set[str] = set()
 
         self._messages_by_sid: dict[str, MessageRecord] = {}
         self._calls_by_sid: dict[str, CallRecord] = {}
         self._fail_rules: list[_FailRule] = []
         self._cond = threading.Condition()
-        self._waiters: list[_Waiter] = []
+        self._waiters: list[_Waiter[MessageRecord]] = []
+        self._call_waiters: list[_Waiter[CallRecord]] = []
 
     # -- failure injection -----------------------------------------------------------------
 
     def fail_next(self, to: str | None, count: int, mode: FailMode) -> None:
-        """Make the next ``count`` Messages requests (to ``to``, or to anyone if None) fail.
+        """Make the next ``count`` requests (to ``to``, or to anyone if None) fail.
 
-        ``http_500``: answered 500 (Twilio code 20500), recorded in ``rejected``, not in
-        ``messages``. ``undelivered``: accepted (201) but the callbacks are ``sent`` then
-        ``undelivered`` with ErrorCode 30003. Rules are consumed in the order they were added.
+        ``http_500``: a Messages or Calls request is answered 500 (Twilio code 20500); a
+        message is recorded in ``rejected``, not in ``messages``. ``undelivered`` (Messages
+        only): accepted (201) but the callbacks are ``sent`` then ``undelivered`` with
+        ErrorCode 30003. Rules are consumed in the order they were added.
         """
         if mode not in FAIL_MODES:
             raise ValueError(f"unknown failure mode {mode!r}; expected one of {FAIL_MODES}")
@@ -231,6 +277,15 @@ class SandboxRecords:
             raise ValueError(f"count must be a positive integer, got {count!r}")
         with self._cond:
             self._fail_rules.append(_FailRule(to=to, remaining=count, mode=mode))
+
+    def opt_out(self, number: str) -> None:
+        """The number texted STOP: Messages to it are refused with 21610 until ``opt_in``."""
+        with self._cond:
+            self.opted_out.add(number)
+
+    def opt_in(self, number: str) -> None:
+        with self._cond:
+            self.opted_out.discard(number)
 
     def pending_failures(self) -> list[dict[str, Any]]:
         """Injected failures not yet consumed."""
@@ -241,10 +296,14 @@ class SandboxRecords:
                 if r.remaining > 0
             ]
 
-    def _take_failure(self, to: str) -> FailMode | None:
+    def _take_failure(self, to: str, modes: tuple[str, ...] = FAIL_MODES) -> FailMode | None:
         with self._cond:
             for rule in self._fail_rules:
-                if rule.remaining > 0 and (rule.to is None or rule.to == to):
+                if (
+                    rule.remaining > 0
+                    and rule.mode in modes
+                    and (rule.to is None or rule.to == to)
+                ):
                     rule.remaining -= 1
                     mode = rule.mode
                     self._fail_rules = [r for r in self._fail_rules if r.remaining > 0]
@@ -266,6 +325,7 @@ class SandboxRecords:
             self.calls.clear()
             self.rejected.clear()
             self.callback_errors.clear()
+            self.opted_out.clear()
             self._messages_by_sid.clear()
             self._calls_by_sid.clear()
             self._fail_rules.clear()
@@ -288,23 +348,14 @@ class SandboxRecords:
         with self._cond:
             self.calls.append(record)
             self._calls_by_sid[record.sid] = record
+            self._call_waiters = self._wake_matching(self._call_waiters, record)
+            self._cond.notify_all()
 
     def _record_message(self, record: MessageRecord) -> None:
         with self._cond:
             self.messages.append(record)
             self._messages_by_sid[record.sid] = record
-            still_waiting: list[_Waiter] = []
-            for waiter in self._waiters:
-                try:
-                    matched = waiter.predicate(record)
-                except Exception as exc:  # a broken predicate fails its own waiter only
-                    self._wake(waiter, _fail, exc)
-                    continue
-                if matched:
-                    self._wake(waiter, _resolve, record)
-                else:
-                    still_waiting.append(waiter)
-            self._waiters = still_waiting
+            self._waiters = self._wake_matching(self._waiters, record)
             self._cond.notify_all()
         for hook in list(self.on_message):
             try:
@@ -326,21 +377,13 @@ class SandboxRecords:
         Returns at once if one is already recorded, else waits without polling until one is,
         or raises ``TimeoutError`` listing what was received. Usable from any event loop.
         """
-        loop = asyncio.get_running_loop()
-        with self._cond:
-            for record in self.messages[start:]:
-                if predicate(record):
-                    return record
-            waiter = _Waiter(predicate, loop, loop.create_future())
-            self._waiters.append(waiter)
-        try:
-            return await asyncio.wait_for(waiter.future, timeout)
-        except TimeoutError:
-            raise TimeoutError(self._timeout_message(timeout, start)) from None
-        finally:
-            with self._cond:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+        return await self._wait(self.messages, self._waiters, predicate, timeout, start)
+
+    async def wait_for_call(
+        self, predicate: Callable[[CallRecord], bool], timeout: float, *, start: int = 0
+    ) -> CallRecord:
+        """Like :meth:`wait_for_message`, for calls placed through the Calls API."""
+        return await self._wait(self.calls, self._call_waiters, predicate, timeout, start)
 
     def wait_for_message_sync(
         self,
@@ -350,6 +393,43 @@ class SandboxRecords:
         start: int = 0,
     ) -> MessageRecord:
         """Blocking :meth:`wait_for_message` for a thread other than the peer's loop thread."""
+        return self._wait_sync(self.messages, predicate, timeout, start)
+
+    def wait_for_call_sync(
+        self, predicate: Callable[[CallRecord], bool], timeout: float, *, start: int = 0
+    ) -> CallRecord:
+        """Blocking :meth:`wait_for_call` for a thread other than the peer's loop thread."""
+        return self._wait_sync(self.calls, predicate, timeout, start)
+
+    async def _wait(
+        self,
+        records: list[R],
+        waiters: list[_Waiter[R]],
+        predicate: Callable[[R], bool],
+        timeout: float,
+        start: int,
+    ) -> R:
+        loop = asyncio.get_running_loop()
+        with self._cond:
+            for record in records[start:]:
+                if predicate(record):
+                    return record
+            waiter: _Waiter[R] = _Waiter(predicate, loop, loop.create_future())
+            waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter.future, timeout)
+        except TimeoutError:
+            raise TimeoutError(self._timeout_message(records, timeout, start)) from None
+        finally:
+            with self._cond:
+                # The list may have been replaced since; remove from whichever holds it now.
+                for pending in (self._waiters, self._call_waiters):
+                    if waiter in pending:
+                        pending.remove(waiter)  # type: ignore[arg-type]
+
+    def _wait_sync(
+        self, records: list[R], predicate: Callable[[R], bool], timeout: float, start: int
+    ) -> R:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -363,31 +443,51 @@ class SandboxRecords:
         index = start
         with self._cond:
             while True:
-                while index < len(self.messages):
-                    record = self.messages[index]
+                while index < len(records):
+                    record = records[index]
                     index += 1
                     if predicate(record):
                         return record
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(self._timeout_message(timeout, start))
+                    raise TimeoutError(self._timeout_message(records, timeout, start))
                 self._cond.wait(remaining)
 
-    def _timeout_message(self, timeout: float, start: int) -> str:
+    def _wake_matching(self, waiters: list[_Waiter[R]], record: R) -> list[_Waiter[R]]:
+        """Wake the waiters ``record`` matches (under the lock); the ones still waiting."""
+        still_waiting: list[_Waiter[R]] = []
+        for waiter in waiters:
+            try:
+                matched = waiter.predicate(record)
+            except Exception as exc:  # a broken predicate fails its own waiter only
+                self._wake(waiter, _fail, exc)
+                continue
+            if matched:
+                self._wake(waiter, _resolve, record)
+            else:
+                still_waiting.append(waiter)
+        return still_waiting
+
+    def _timeout_message(self, records: list[Any], timeout: float, start: int) -> str:
+        what = "calls" if records is self.calls else "messages"
+        noun = "call" if records is self.calls else "SMS"
         with self._cond:
-            seen = self.messages[start:]
+            seen = records[start:]
         if not seen:
-            return f"no matching SMS within {timeout:g}s: the sandbox received no messages"
+            return f"no matching {noun} within {timeout:g}s: the sandbox received no {what}"
         shown = seen[-10:]
-        lines = [f"  {m.sid} to={m.to} status={m.status} body={m.body[:60]!r}" for m in shown]
+        if records is self.calls:
+            lines = [f"  {c.sid} to={c.to} status={c.status} url={c.url}" for c in shown]
+        else:
+            lines = [f"  {m.sid} to={m.to} status={m.status} body={m.body[:60]!r}" for m in shown]
         more = f" (last {len(shown)} shown)" if len(seen) > len(shown) else ""
         return (
-            f"no matching SMS within {timeout:g}s; the sandbox received {len(seen)}{more}:\n"
+            f"no matching {noun} within {timeout:g}s; the sandbox received {len(seen)}{more}:\n"
             + "\n".join(lines)
         )
 
     @staticmethod
-    def _wake(waiter: _Waiter, action: Callable[..., None], value: object) -> None:
+    def _wake(waiter: _Waiter[Any], action: Callable[..., None], value: object) -> None:
         # The waiter may live in another thread's loop; a closed loop has nobody to wake.
         with contextlib.suppress(RuntimeError):
             waiter.loop.call_soon_threadsafe(action, waiter.future, value)

@@ -5,7 +5,7 @@ what counts as an emergency, and whom to page in what order; the body is the run
 reads. Every error is a ConfigError naming the file and the key or line. The reference for
 every key is docs/sop-format.md. This module holds the `Sop` itself, its escalation chain,
 and the loading of files and directories; each other table is read by its own module
-(support_window, emergency, alert_secret, contacts), with front_matter's readers.
+(support_window, emergency, alert_secret, contacts, routing), with front_matter's readers.
 """
 
 from __future__ import annotations
@@ -33,9 +33,15 @@ from oncall.front_matter import (
     locate_error,
     read_front_matter,
 )
+from oncall.phone_settings import PhoneLine, parse_phone_line, phone_line_clashes
+from oncall.routing import ClientDirectory, IntakeNames, parse_intake
 from oncall.support_window import SupportWindow, parse_support_window
+from oncall.texts import duration
 
 DEFAULT_CHANNELS = ("sms",)
+# With channels = ["sms", "voice"], the call goes out this long after the text (capped at half
+# the step's ack timeout when voice_after is not given, so the call always happens in the step).
+DEFAULT_VOICE_AFTER = timedelta(minutes=2)
 
 _PIN = re.compile(r"\d{4,8}")
 
@@ -54,10 +60,14 @@ _TOP_KEYS = frozenset(
         "escalation",
         "client_updates",
         "vendors",
+        "intake",
+        "phone_line",
     }
 )
+# `/alerts/tool/<tool>` is the shared webhook URL, so no client may be called "tool".
+RESERVED_CLIENT_IDS = frozenset({"tool"})
 _ESCALATION_KEYS = frozenset({"steps", "repeats", "final_contacts"})
-_STEP_KEYS = frozenset({"rotation", "techs", "ack_timeout", "channels"})
+_STEP_KEYS = frozenset({"rotation", "techs", "ack_timeout", "channels", "voice_after"})
 
 
 # --------------------------------------------------------------------------- the model
@@ -70,7 +80,9 @@ class Step:
     rotation: str | None  # a rotation name (rotations/<name>.ics) ...
     techs: tuple[str, ...]  # ... or tech ids; exactly one of the two is set
     ack_timeout: timedelta  # how long this step waits for ACK before the next step
-    channels: tuple[str, ...]  # "sms" (voice comes with voice paging), in the order tried
+    channels: tuple[str, ...]  # "sms", "voice": the ladder, in the order tried
+    # the delay between one channel of the ladder and the next (SMS now, the call this later)
+    voice_after: timedelta = DEFAULT_VOICE_AFTER
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,8 @@ class Sop:
     alert_secret_source: str = "unknown"
     client_updates: ClientUpdates = ClientUpdates(every=None, contacts=())
     vendors: tuple[Vendor, ...] = ()
+    intake: IntakeNames = IntakeNames()  # names and ids the client goes by in the tools
+    phone_line: PhoneLine = PhoneLine()  # [phone_line]: unknown callers, call-back promise
 
     def emergency(self, rule_id: str) -> EmergencyRule | None:
         return next((rule for rule in self.emergencies if rule.id == rule_id), None)
@@ -143,8 +157,9 @@ def collect_sops(
 ) -> tuple[dict[str, Sop], list[ConfigError]]:
     """Load every *.md in the directory; return the good SOPs and every error (for `check`).
 
-    Dot-files (editor locks, swap files) are skipped. A caller ID claimed by two clients is an
-    error on the second file (in name order), which is still returned.
+    Dot-files (editor locks, swap files) are skipped. A caller ID or an `[intake]` name
+    claimed by two clients is an error on the second file (in name order), which is still
+    returned.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -160,6 +175,7 @@ def collect_sops(
             errors.append(exc)
             continue
         sops[sop.id] = sop
+    errors.extend(phone_line_clashes(sops.values()))
     owners: dict[str, str] = {}
     for sop in sops.values():
         for i, phone in enumerate(sop.caller_ids):
@@ -173,6 +189,10 @@ def collect_sops(
                 )
             else:
                 owners[phone] = sop.id
+    _, intake_errors = ClientDirectory.build(
+        (sop.id, sop.path, sop.intake) for sop in sops.values()
+    )
+    errors.extend(intake_errors)
     return sops, errors
 
 
@@ -245,10 +265,17 @@ def _build_sop(
         raise ConfigError(
             path, "client", f"{client!r} must equal the file name {path.stem!r} (without .md)"
         )
+    if client in RESERVED_CLIENT_IDS:
+        raise ConfigError(
+            path,
+            "client",
+            f"{client!r} is reserved (/alerts/{client}/... is the shared webhook URL)",
+        )
     name = get_text(data, "name", path, required=True)
     assert name is not None
     if "timezone" not in data:
         raise ConfigError(path, "timezone", "missing (the client's zone, e.g. 'America/Chicago')")
+    emergencies = parse_emergencies(data.get("emergency", []), path)
     secret, is_sandbox_default, secret_source = resolve_alert_secret(
         data.get("alert_secret"), path, client, env, sandbox
     )
@@ -268,12 +295,15 @@ def _build_sop(
             else None
         ),
         support_window=parse_support_window(data, path),
-        emergencies=parse_emergencies(data.get("emergency", []), path),
+        emergencies=emergencies,
         escalation=_escalation(data.get("escalation"), path, defaults),
         runbook=runbook,
         client_updates=parse_client_updates(data.get("client_updates", {}), path),
         vendors=parse_vendors(data.get("vendors", []), path),
+        intake=parse_intake(data.get("intake", {}), path),
+        phone_line=parse_phone_line(data.get("phone_line", {}), path, emergencies),
     )
+
 
 
 def _caller_ids(value: Any, path: Path) -> tuple[str, ...]:
@@ -363,4 +393,26 @@ def _step(table: Mapping[str, Any], path: Path, where: str, defaults: Defaults) 
         if "ack_timeout" in table
         else defaults.ack_timeout
     )
-    return Step(rotation=rotation, techs=techs, ack_timeout=ack_timeout, channels=channels)
+    voice_after = min(DEFAULT_VOICE_AFTER, ack_timeout / 2)
+    if "voice_after" in table:
+        voice_after = parse_duration(table["voice_after"], path, f"{where}.voice_after")
+        if len(channels) < 2:
+            raise ConfigError(
+                path,
+                f"{where}.voice_after",
+                'needs a second channel to wait for, e.g. channels = ["sms", "voice"]',
+            )
+        if voice_after >= ack_timeout:
+            raise ConfigError(
+                path,
+                f"{where}.voice_after",
+                f"must be shorter than the step's ack_timeout ({duration(ack_timeout)}), or "
+                "the next step starts before the call is placed",
+            )
+    return Step(
+        rotation=rotation,
+        techs=techs,
+        ack_timeout=ack_timeout,
+        channels=channels,
+        voice_after=voice_after,
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -128,6 +128,58 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE incidents ADD COLUMN last_alert_at TEXT;
     UPDATE incidents SET last_alert_at = opened_at WHERE last_alert_at IS NULL;
     CREATE INDEX incidents_client_state ON incidents(client, state);
+    """,
+    # Voice: every call (the after-hours line and voice pages), voicemails queued for the
+    # desk, and techs whose phones opted out of SMS (replied STOP).
+    3: """
+    CREATE TABLE calls (
+        call_sid TEXT PRIMARY KEY,
+        direction TEXT NOT NULL,
+        from_phone TEXT NOT NULL,
+        to_phone TEXT NOT NULL,
+        client TEXT,
+        page_id INTEGER,
+        incident_id INTEGER,
+        stage TEXT NOT NULL,
+        pin_tries INTEGER NOT NULL DEFAULT 0,
+        menu_misses INTEGER NOT NULL DEFAULT 0,
+        menu_choice TEXT,
+        decision TEXT,
+        message_reason TEXT,
+        recording_url TEXT,
+        status TEXT,
+        answered_by TEXT,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        ended_at TEXT
+    );
+    CREATE INDEX calls_client ON calls(client, started_at);
+    CREATE INDEX calls_page ON calls(page_id);
+
+    CREATE TABLE voicemails (
+        id INTEGER PRIMARY KEY,
+        call_sid TEXT NOT NULL,
+        client TEXT,
+        from_phone TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        recording_sid TEXT,
+        recording_url TEXT,
+        duration_seconds INTEGER,
+        received_at TEXT NOT NULL,
+        due_at TEXT,
+        incident_id INTEGER,
+        handled_at TEXT
+    );
+    CREATE UNIQUE INDEX voicemails_call ON voicemails(call_sid);
+    CREATE INDEX voicemails_due ON voicemails(handled_at, due_at);
+
+    CREATE TABLE sms_opt_outs (
+        phone TEXT PRIMARY KEY,
+        tech_id TEXT,
+        opted_out_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        owner_warned_at TEXT
+    );
     """,
 }
 

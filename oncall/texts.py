@@ -56,3 +56,11 @@ def duration(span: timedelta) -> str:
             parts.append(f"{seconds // size}{unit}")
             seconds %= size
     return "".join(parts)
+
+
+def opt_out_warning(tech_name: str, phone: str, from_number: str) -> str:
+    """The owner's warning: a tech's phone refuses SMS, so pages reach them by voice only."""
+    return (
+        f"oncall: {tech_name} ({phone}) opted out of SMS (STOP). Pages reach them by voice "
+        f"call only until they text START to {from_number}."
+    )

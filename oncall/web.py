@@ -1,7 +1,8 @@
 """HTTP routes: thin handlers that parse, check who is calling, hand over to the engine, answer.
 
 Bad input gets a 4xx with a reason, never a 500. Twilio webhooks must carry a valid
-X-Twilio-Signature computed over `public_url` + path; alert webhooks need the client's secret.
+X-Twilio-Signature computed over `public_url` + path; alert webhooks need the client's secret
+(or, on a tool's shared URL `/alerts/tool/<tool>`, that tool's secret from config.toml).
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from oncall.adapters import ADAPTERS, TOOLS, Adapter
 from oncall.engine import Engine
 from oncall.intake import AlertError, parse_generic
+from oncall.tool_intake import ToolIntake
+from oncall.voice_routes import voice_routes
 
 log = structlog.get_logger(__name__)
 
@@ -97,6 +101,50 @@ def create_app(engine: Engine) -> Starlette:
             status_code=202,
         )
 
+    tool_intake = ToolIntake(engine)
+
+    async def tool_alerts(request: Request) -> Response:
+        """The shared URL of one tool: every client, routed by the SOPs' [intake] names."""
+        tool = request.path_params["tool"]
+        adapter = ADAPTERS.get(tool)
+        if adapter is None:
+            return _error(404, f"unknown tool {tool!r} (tools: {', '.join(TOOLS)})")
+        webhook = config().intake_tools.get(tool)
+        if webhook is None:
+            return _error(
+                404,
+                f"no shared {adapter.title} URL: add {tool} to [intake.tools] in config.toml "
+                f"(or post to /alerts/<client>/{tool} with the client's secret)",
+            )
+        return await tool_post(request, adapter, webhook.secret, None)
+
+    async def client_tool_alerts(request: Request) -> Response:
+        """One client's URL for one tool's format, with the client's own secret."""
+        client, tool = request.path_params["client"], request.path_params["tool"]
+        sop = engine.catalog.sops.get(client)
+        if sop is None:
+            return _error(404, f"unknown client {client!r}")
+        adapter = ADAPTERS.get(tool)
+        if adapter is None:
+            return _error(404, f"unknown tool {tool!r} (tools: {', '.join(TOOLS)})")
+        return await tool_post(request, adapter, sop.alert_secret, client)
+
+    async def tool_post(
+        request: Request, adapter: Adapter, secret: str, client: str | None
+    ) -> Response:
+        if not _presents(request, secret):
+            log.warning(
+                "alert.unauthorised", tool=adapter.tool, client=client, remote=_remote(request)
+            )
+            return _error(
+                401, "missing or wrong secret (Authorization: Bearer <secret>, or ?token=<secret>)"
+            )
+        body = await _read_body(request)
+        if body is None:
+            return _error(413, f"body larger than {MAX_BODY} bytes")
+        status, answer = tool_intake.take(adapter, body, client)
+        return JSONResponse(answer, status_code=status)
+
     def twilio_webhook(
         handler: Callable[[Request, dict[str, str]], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
@@ -153,10 +201,25 @@ def create_app(engine: Engine) -> Starlette:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/alerts/{client}", alerts, methods=["POST"]),
+            Route("/alerts/tool/{tool}", tool_alerts, methods=["POST"]),
+            Route("/alerts/{client}/{tool}", client_tool_alerts, methods=["POST"]),
             Route("/twilio/sms", twilio_webhook(sms), methods=["POST"]),
             Route("/twilio/status", twilio_webhook(status), methods=["POST"]),
+            *voice_routes(engine, twilio_webhook),
         ],
     )
+
+
+def _presents(request: Request, secret: str) -> bool:
+    """Whether the request carries `secret` as a Bearer token or as the `token` query parameter.
+
+    The query parameter is for tools that cannot set headers; it ends up in their settings and
+    in proxy logs, so the header is preferred where the tool allows it.
+    """
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    presented = [token.strip()] if scheme.lower() == "bearer" else []
+    presented += request.query_params.getlist("token")
+    return any(hmac.compare_digest(value.encode(), secret.encode()) for value in presented)
 
 
 def _remote(request: Request) -> str:

@@ -237,8 +237,10 @@ def test_who_at_an_instant(catalog: Catalog, at: str, rotation: str, expected: s
 
 
 def test_who_all_rotations_as_json_and_csv(catalog: Catalog) -> None:
+    # `until`: the shift's end, Monday 2026-11-30 08:00 CST, in UTC for machines
     expected = [
         {"rotation": name, "tech": t.id, "name": t.name, "phone": t.phone}
+        | {"until": "2026-11-30T14:00:00Z"}
         for name in sorted(catalog.rotations)
         for t in catalog.on_call(name, instant(SATURDAY_2AM))
     ]
@@ -250,7 +252,7 @@ def test_who_all_rotations_as_json_and_csv(catalog: Catalog) -> None:
     assert json.loads(out) == expected
     out = ok(oncall("who", "--at", SATURDAY_2AM, "--format", "csv", "--config", REPO_CONFIG))
     reader = csv.DictReader(io.StringIO(out))
-    assert reader.fieldnames == ["rotation", "tech", "name", "phone"]
+    assert reader.fieldnames == ["rotation", "tech", "name", "phone", "until"]
     assert list(reader) == expected
 
 

@@ -354,3 +354,22 @@ NO_EMAIL = Tech(id="bob", name="Bob Okafor", phone="+15550001002")
 )
 def test_tech_matches(tech: Tech, text: str, expected: bool) -> None:
     assert tech.matches(text) is expected
+
+
+def test_daemon_owner_names_a_tech(tmp_path: Path) -> None:
+    assert load_config(EXAMPLE, env={}).owner in (None, "owner")
+    edit = ('service_desk = "+15550100000"', 'service_desk = "+15550100000"\nowner = "owner"')
+    assert load_config(write_config(tmp_path, edit), env={}).owner == "owner"
+    for bad in ('"nobody"', '["owner"]'):
+        broken = ('service_desk = "+15550100000"', f'service_desk = "+15550100000"\nowner = {bad}')
+        with pytest.raises(ConfigError) as caught:
+            load_config(write_config(tmp_path, broken), env={})
+        assert caught.value.where == "daemon.owner" and "unknown tech" in caught.value.message
+
+
+def test_techs_may_list_the_voice_channel(tmp_path: Path) -> None:
+    edit = ('phone = "+15550001002"', 'phone = "+15550001002"\nchannels = ["sms", "voice"]')
+    assert load_config(write_config(tmp_path, edit), env={}).techs["bob"].channels == (
+        "sms",
+        "voice",
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 
-from harness import Harness, write_config
+from harness import REPO, Harness, eventually, write_config
+from structlog.testing import capture_logs
 
 from oncall.logs import configure_logging
 
@@ -52,3 +54,31 @@ def test_logs_are_json_lines_when_not_a_terminal() -> None:
     assert line["event"] == "page.sent" and line["incident_id"] == 3 and line["level"] == "info"
     assert "s3cret" not in stream.getvalue()
     assert line["auth_token"] == "[redacted]"
+
+
+def test_the_running_daemon_picks_up_changed_calendars_and_keeps_the_last_good_one(
+    tmp_path,
+) -> None:
+    config = write_config(tmp_path, ack="1h")
+    shutil.copytree(REPO / "rotations", tmp_path / "rotations")
+    text = config.read_text().replace(str(REPO / "rotations"), str(tmp_path / "rotations"))
+    config.write_text(text.replace('watch_interval = "5s"', "watch_interval = 0.02"))
+    ics = tmp_path / "rotations" / "primary.ics"
+    good = ics.read_text()
+    with Harness(config) as h, capture_logs() as logs:  # Saturday 02:00: alice is primary
+
+        def primary() -> list[str]:
+            return [t.id for t in h.daemon.catalog.on_call("primary", h.clock.now())]
+
+        assert primary() == ["alice"]
+        ics.write_text(good.replace("END:VCALENDAR", ""))  # a broken save
+        eventually(lambda: any(entry["event"] == "reload.failed" for entry in logs))
+        assert primary() == ["alice"]  # the last good calendar is still in use
+        ics.write_text(good.replace("Alice Nguyen", "Dave Kim").replace("alice", "dave"))
+        eventually(lambda: primary() == ["dave"])
+        assert h.daemon.engine.catalog is h.daemon.catalog
+        response = h.post_alert({"severity": "critical", "summary": "server down"})
+        assert response.status_code == 202 and response.json()["decision"] == "page"
+        h.phone("dave").expect_sms("server down")
+    [failed] = [entry for entry in logs if entry["event"] == "reload.failed"]
+    assert "primary.ics" in failed["error"] and failed["kept"] == "last good configuration"

@@ -16,15 +16,20 @@ from oncall.escalation import (
     STATES,
     Exhausted,
     Position,
+    Rung,
     StepPlan,
     after_timeout,
     can_acknowledge,
     can_escalate,
     can_resolve,
     following,
+    ladder,
     may_act,
+    notice_channel,
     plan_from,
     step_name,
+    step_unreachable,
+    tech_unreachable,
 )
 from oncall.sops import EscalationChain, Step
 
@@ -316,3 +321,50 @@ def test_state_transition_tables(
     assert can_acknowledge(state) is acknowledge
     assert can_escalate(state) is escalate
     assert can_resolve(state) is resolve
+
+
+# --- the channel ladder ----------------------------------------------------------------------
+
+
+def test_ladder_sends_sms_now_and_calls_voice_after_later() -> None:
+    step = Step(
+        rotation="primary",
+        techs=(),
+        ack_timeout=timedelta(minutes=5),
+        channels=("sms", "voice"),
+        voice_after=timedelta(minutes=2),
+    )
+    assert ladder(step) == (Rung("sms", timedelta(0)), Rung("voice", timedelta(minutes=2)))
+    # A phone that replied STOP gets the call at once instead.
+    assert ladder(step, sms_opted_out=True) == (Rung("voice", timedelta(0)),)
+    assert ladder(PRIMARY, sms_opted_out=True) == (Rung("voice", timedelta(0)),)
+    assert ladder(OWNERS) == (Rung("voice", timedelta(0)),)
+    assert notice_channel(False) == "sms" and notice_channel(True) == "voice"
+
+
+@pytest.mark.parametrize(
+    ("states", "unreachable"),
+    [
+        (["failed"], True),
+        (["suppressed"], True),
+        (["sent"], False),  # delivered, maybe read: wait for the ack timeout
+        (["failed", "pending"], False),  # the call is still to come
+        (["sent", "failed"], True),  # texted, then the call went unanswered
+        (["failed", "sent"], False),  # the call got through
+        (["sent", "answered"], False),
+        (["failed", "cancelled"], True),
+        (["cancelled"], False),
+        ([], False),
+    ],
+)
+def test_tech_unreachable(states: list[str], unreachable: bool) -> None:
+    assert tech_unreachable(states) is unreachable
+
+
+def test_step_unreachable_needs_every_tech_out_of_channels() -> None:
+    def rows(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+        return [{"tech_id": tech, "state": state} for tech, state in pairs]
+
+    assert step_unreachable(rows(("alice", "failed"), ("bob", "sent"), ("bob", "failed")))
+    assert not step_unreachable(rows(("alice", "failed"), ("bob", "sent"), ("bob", "pending")))
+    assert not step_unreachable([])

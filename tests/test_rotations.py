@@ -607,14 +607,30 @@ def test_an_empty_calendar_is_an_empty_rotation(tmp_path: Path) -> None:
     assert shifts(rotation, TECHS, utc(2000, 1, 1), utc(2100, 1, 1)) == []
 
 
-def test_load_rotations_reads_every_ics_but_overrides(tmp_path: Path) -> None:
+def test_load_rotations_reads_every_ics_and_attaches_overrides(tmp_path: Path) -> None:
     write_ics(tmp_path, "primary.ics", *event(*SHIFT_TIMES, "SUMMARY:alice"))
     write_ics(tmp_path, "erp-specialists.ics", *event(*SHIFT_TIMES, "SUMMARY:carol"))
-    (tmp_path / "primary.overrides.ics").write_bytes(b"not even a calendar")
+    write_ics(
+        tmp_path,
+        "primary.overrides.ics",
+        *event("DTSTART:20260601T120000Z", "DTEND:20260601T130000Z", "SUMMARY:bob"),
+    )
     (tmp_path / "notes.txt").write_text("ignored")
+    (tmp_path / ".hidden.ics").write_text("ignored")
     rotations = load_rotations(tmp_path)
     assert sorted(rotations) == ["erp-specialists", "primary"]
     assert ids(on_call(rotations["erp-specialists"], TECHS, NOON)) == ["carol"]
+    assert rotations["erp-specialists"].overrides is None
+    overrides = rotations["primary"].overrides
+    assert overrides is not None and overrides.path == tmp_path / "primary.overrides.ics"
+    assert ids(on_call(rotations["primary"], TECHS, NOON)) == ["bob"]
+
+
+def test_load_rotations_reports_a_broken_overrides_file(tmp_path: Path) -> None:
+    write_ics(tmp_path, "primary.ics", *event(*SHIFT_TIMES, "SUMMARY:alice"))
+    (tmp_path / "primary.overrides.ics").write_bytes(b"not even a calendar")
+    with pytest.raises(ConfigError, match=r"primary\.overrides\.ics: line 1"):
+        load_rotations(tmp_path)
 
 
 def test_load_rotations_reports_a_bad_file(tmp_path: Path) -> None:

@@ -410,8 +410,93 @@ def test_check_references_names_unknown_techs_and_rotations(tmp_path: Path) -> N
     )
 
 
-def test_voice_channel_is_refused_until_voice_paging_exists(tmp_path) -> None:
-    front = MINIMAL.replace('rotation = "primary"', 'rotation = "primary"\nchannels = ["voice"]')
+def test_a_step_can_ladder_sms_then_voice(tmp_path) -> None:
+    front = MINIMAL.replace(
+        'rotation = "primary"',
+        'rotation = "primary"\nack_timeout = "10m"\nchannels = ["sms", "voice"]\nvoice_after = "3m"',
+    )
+    step = load(write_sop(tmp_path, front)).escalation.steps[0]
+    assert step.channels == ("sms", "voice") and step.voice_after == timedelta(minutes=3)
+
+
+@pytest.mark.parametrize(
+    ("ack_timeout", "voice_after"),
+    [("5m", timedelta(minutes=2)), ("1m", timedelta(seconds=30)), ("2s", timedelta(seconds=1))],
+)
+def test_voice_after_defaults_to_2m_or_half_the_ack_timeout(
+    tmp_path, ack_timeout: str, voice_after: timedelta
+) -> None:
+    front = MINIMAL.replace(
+        'rotation = "primary"',
+        f'rotation = "primary"\nack_timeout = "{ack_timeout}"\nchannels = ["sms", "voice"]',
+    )
+    assert load(write_sop(tmp_path, front)).escalation.steps[0].voice_after == voice_after
+
+
+@pytest.mark.parametrize(
+    ("step", "fragment"),
+    [
+        ('channels = ["sms"]\nvoice_after = "1m"', "second channel"),
+        ('ack_timeout = "2m"\nchannels = ["sms", "voice"]\nvoice_after = "2m"', "shorter"),
+        ('channels = ["sms", "voice"]\nvoice_after = "soon"', "cannot read duration"),
+    ],
+)
+def test_bad_voice_after_is_refused(tmp_path, step: str, fragment: str) -> None:
+    front = MINIMAL.replace('rotation = "primary"', f'rotation = "primary"\n{step}')
     with pytest.raises(ConfigError) as caught:
         load(write_sop(tmp_path, front))
-    assert "channels" in str(caught.value) and "voice" in str(caught.value)
+    assert caught.value.where == "escalation.steps[0].voice_after"
+    assert fragment in caught.value.message
+
+
+def test_phone_line_table(tmp_path) -> None:
+    sop = load(write_sop(tmp_path, MINIMAL))
+    assert sop.phone_line.unknown_callers == "voicemail"
+    assert sop.phone_line.callback_within == timedelta(minutes=15)
+    front = MINIMAL + '\n[phone_line]\nunknown_callers = "page"\ncallback_within = "20m"\n'
+    sop = load(write_sop(tmp_path, front))
+    assert sop.phone_line.pages_unknown_callers
+    assert sop.phone_line.callback_within == timedelta(minutes=20)
+
+
+@pytest.mark.parametrize(
+    ("table", "where"),
+    [
+        ('unknown_callers = "ring everyone"', "phone_line.unknown_callers"),
+        ('callback_within = "later"', "phone_line.callback_within"),
+        ('greeting = "hi"', "phone_line.greeting"),
+    ],
+)
+def test_bad_phone_line_keys_are_refused(tmp_path, table: str, where: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(write_sop(tmp_path, MINIMAL + f"\n[phone_line]\n{table}\n"))
+    assert caught.value.where == where
+
+
+def test_a_phone_menu_longer_than_the_keypad_is_refused(tmp_path) -> None:
+    rules = "".join(
+        f'\n[[emergency]]\nid = "e{i}"\npriority = "P2"\nlabel = "thing {i}"\n' for i in range(8)
+    )
+    front = MINIMAL.replace("[escalation]", rules + "\n[escalation]")
+    with pytest.raises(ConfigError) as caught:
+        load(write_sop(tmp_path, front))
+    assert "9 emergencies are in the phone menu" in caught.value.message
+
+
+def test_shared_pins_and_two_unknown_caller_catch_alls_are_errors(tmp_path) -> None:
+    def catch_all(client: str) -> str:
+        return (
+            MINIMAL.replace('client = "acme"', f'client = "{client}"')
+            .replace('caller_ids = ["+1 312 555 0142"]', 'caller_ids = []\npin = "1234"')
+            .replace("[escalation]", '[phone_line]\nunknown_callers = "page"\n\n[escalation]')
+        )
+
+    write_sop(tmp_path, catch_all("acme"))
+    write_sop(tmp_path, catch_all("beta"), name="beta")
+    sops, errors = collect_sops(tmp_path, DEFAULTS, env=ENV, sandbox=False)
+    assert set(sops) == {"acme", "beta"}
+    assert [(e.path, e.where) for e in errors] == [
+        (str(tmp_path / "beta.md"), "pin"),
+        (str(tmp_path / "beta.md"), "phone_line.unknown_callers"),
+    ]
+    assert "'acme'" in errors[0].message and "'acme'" in errors[1].message

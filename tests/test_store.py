@@ -381,3 +381,65 @@ def test_a_version_1_database_migrates_to_the_current_schema_keeping_its_data(tm
         row = store.incident(1)
         assert row["summary"] == "x" and row["alert_count"] == 1
         assert row["last_alert_at"] == "2026-11-28T08:00:00.000000Z"
+
+
+def test_a_version_2_database_gains_the_voice_tables_keeping_its_data(tmp_path) -> None:
+    import sqlite3
+
+    from oncall.store import _MIGRATIONS, Store, _split_sql
+
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    for version in (1, 2):
+        for statement in _split_sql(_MIGRATIONS[version]):
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO incidents (client, summary, state, opened_at, fold_key, last_alert_at)"
+        " VALUES ('acme', 'PLC down', 'paging', ?, 'key:plc', ?)",
+        ("2026-11-28T08:00:00.000000Z", "2026-11-28T08:00:00.000000Z"),
+    )
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version() == 3
+        assert store.incident(1)["fold_key"] == "key:plc"
+        tables = {r["name"] for r in store.all("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"calls", "voicemails", "sms_opt_outs"} <= tables
+        with store.transaction():
+            store.insert(
+                "calls",
+                {
+                    "call_sid": "CA1",
+                    "direction": "inbound",
+                    "from_phone": "+18155550141",
+                    "to_phone": "+15550009000",
+                    "stage": "menu",
+                    "started_at": utcnow_text(T0),
+                    "updated_at": utcnow_text(T0),
+                },
+            )
+            store.insert(
+                "voicemails",
+                {
+                    "call_sid": "CA1",
+                    "from_phone": "+18155550141",
+                    "reason": "next_business_day",
+                    "received_at": utcnow_text(T0),
+                },
+            )
+        with pytest.raises(sqlite3.IntegrityError), store.transaction():
+            # One voicemail per call: a redelivered recording webhook cannot queue it twice.
+            store.insert(
+                "voicemails",
+                {
+                    "call_sid": "CA1",
+                    "from_phone": "+1",
+                    "reason": "x",
+                    "received_at": utcnow_text(T0),
+                },
+            )
+        assert store.one("SELECT pin_tries, menu_misses FROM calls") == {
+            "pin_tries": 0,
+            "menu_misses": 0,
+        }
