@@ -73,6 +73,8 @@ def write_config(workdir: Path, port: int, peer_url: str) -> Path:
         'database = "var/oncall.db"': f'database = "{workdir / "bench.db"}"',
         'rotations_dir = "rotations"': f'rotations_dir = "{REPO / "rotations"}"',
         'mode = "sandbox"': f'mode = "live"\napi_base_url = "{peer_url}"',
+        # Every alert here is a distinct emergency to page: no storm grouping, no budget.
+        "[defaults]\n": "[defaults]\ngroup_window = 0\ntech_pages_per_hour = 0\n",
     }
     for old, new in replacements.items():
         text = text.replace(old, new)

@@ -203,7 +203,9 @@ def _change_incident(
 ) -> None:
     """Acknowledge or resolve from the shell; the running daemon sees it on its next timer."""
     from oncall.engine import Engine
+    from oncall.logs import configure_logging
 
+    configure_logging("warning")  # the answer goes to stdout; only problems are logged
     catalog = _catalog(config_path)
     if actor not in catalog.techs:
         fail(f"unknown tech {actor!r} (have: {', '.join(sorted(catalog.techs))})", 2)

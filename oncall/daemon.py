@@ -155,13 +155,11 @@ class Daemon:
 
     def _apply(self, fresh: Catalog) -> None:
         old = self.catalog.config
-        # Where the daemon listens and which database it holds cannot change without a restart.
-        kept = replace(
-            fresh.config,
-            listen=old.listen,
-            database=old.database,
-            twilio=replace(fresh.config.twilio, sandbox_listen=old.twilio.sandbox_listen),
-        )
+        # Where the daemon listens, which database it holds and how it talks to Twilio (the
+        # REST client and the token webhooks are checked with) change only with a restart.
+        kept = replace(fresh.config, listen=old.listen, database=old.database, twilio=old.twilio)
+        if fresh.config.twilio != old.twilio:
+            log.warning("reload.twilio_unchanged", note="[twilio] changes take effect on restart")
         self._swap(replace(fresh, config=kept))
         for warning in fresh.warnings:
             log.warning("calendar.cached_copy", warning=warning)
@@ -182,7 +180,14 @@ async def run_until_signalled(daemon: Daemon) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, daemon.reload)
-    await daemon.start()
+    try:
+        await daemon.start()
+    except BaseException:
+        # A half-started daemon (port taken, database unwritable) still closes what it opened.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await daemon.stop()
+        raise
     try:
         await stop.wait()
         log.info("daemon.stopping")

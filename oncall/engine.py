@@ -158,11 +158,24 @@ class Engine:
         )
         return AlertOutcome(alert_id, decision, incident_id)
 
-    def _open_incidents(self, client: str) -> list[grouping.OpenIncident]:
+    def _open_incidents(
+        self, alert: Alert, recent_since: datetime | None = None
+    ) -> list[grouping.OpenIncident]:
+        """The client's open incidents an alert could join: same condition, or (for storms)
+        grown since `recent_since`. Narrowed in SQL so thousands of open incidents stay cheap."""
+        since = utcnow_text(recent_since) if recent_since is not None else "9999"
         rows = self.store.all(
             "SELECT id, fold_key, priority, last_alert_at FROM incidents"
-            " WHERE client = ? AND state IN (?, ?, ?) ORDER BY id",
-            (client, escalation.PAGING, escalation.ACKNOWLEDGED, escalation.EXHAUSTED),
+            " WHERE client = ? AND state IN (?, ?, ?) AND (fold_key = ? OR last_alert_at >= ?)"
+            " ORDER BY id",
+            (
+                alert.client,
+                escalation.PAGING,
+                escalation.ACKNOWLEDGED,
+                escalation.EXHAUSTED,
+                grouping.fold_key(alert),
+                since,
+            ),
         )
         return [
             grouping.OpenIncident(
@@ -175,12 +188,8 @@ class Engine:
         self, sop: Sop, alert: Alert, alert_id: int, decision: Decision, now: datetime
     ) -> tuple[int, list[tuple[int, datetime]]]:
         """Open and page a new incident, or fold the alert into an open one (no new page)."""
-        fold = grouping.fold_target(
-            alert,
-            self._open_incidents(alert.client),
-            now,
-            self.catalog.config.defaults.group_window,
-        )
+        window = self.catalog.config.defaults.group_window
+        fold = grouping.fold_target(alert, self._open_incidents(alert, now - window), now, window)
         if fold is not None:
             self._fold(sop, alert, alert_id, decision, fold, now)
             return fold.incident_id, []
@@ -253,7 +262,7 @@ class Engine:
         self, sop: Sop, alert: Alert, alert_id: int, now: datetime
     ) -> tuple[int | None, list[tuple[int, datetime]]]:
         """A resolved/reset alert: resolve its incident if the SOP's rule allows auto-resolve."""
-        incident_id = grouping.resolve_target(alert, self._open_incidents(alert.client))
+        incident_id = grouping.resolve_target(alert, self._open_incidents(alert))
         if incident_id is None:
             return None, []
         incident = self.store.incident(incident_id)

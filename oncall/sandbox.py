@@ -28,7 +28,8 @@ Observation: ``messages``, ``calls``, ``rejected``, ``on_message`` hooks, ``wait
 ``GET /_sandbox/messages`` and ``/_sandbox/calls``; call controls are
 ``POST /_sandbox/calls/{sid}/{answer|press|no-input|message|dial|hang-up|end}`` and
 ``POST /_sandbox/calls/inbound``. Those records are ``oncall.sandbox_records``; the
-``/_sandbox`` endpoints need no auth and answer loopback clients only. What Twilio sends to the
+``/_sandbox`` endpoints (``oncall.sandbox_controls``) need no auth and answer loopback clients
+only. What Twilio sends to the
 daemon for an inbound SMS is ``oncall.twilio_webhooks``.
 """
 
@@ -38,17 +39,13 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import json
-import re
 import secrets
-import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import httpx
-import phonenumbers
 import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -56,69 +53,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from oncall.sandbox_calls import SandboxCalls
+from oncall.sandbox_controls import SandboxControls
 from oncall.sandbox_records import CallRecord, MessageRecord
+from oncall.sandbox_resources import (
+    TwilioApiError,
+    echo_stderr,
+    is_e164,
+    is_http_url,
+    not_found,
+    twilio_error,
+)
 from oncall.twilio_webhooks import API_VERSION, new_sid, sms_segments
 
 log = structlog.get_logger(__name__)
 
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
-
-def echo_stderr(line: str) -> None:
-    """The default echo: one line per event on stderr, for whoever watches the demo."""
-    print(line, file=sys.stderr, flush=True)
-
-
-def is_e164(number: str) -> bool:
-    """True if ``number`` is written in E.164 (``+`` and digits) and is a possible number."""
-    if not _E164.match(number):
-        return False
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.is_possible_number(parsed)
-
-
-def _is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-class TwilioApiError(Exception):
-    """Raised inside a handler to answer with a Twilio-shaped error body."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-    def response(self) -> JSONResponse:
-        return twilio_error(self.status, self.code, self.message)
-
-
-def twilio_error(status: int, code: int, message: str) -> JSONResponse:
-    """A response shaped like Twilio's REST errors (what ``TwilioRestException`` parses)."""
-    headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else None
-    return JSONResponse(
-        {
-            "code": code,
-            "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status,
-        },
-        status_code=status,
-        headers=headers,
-    )
-
-
-def _not_found(request: Request) -> JSONResponse:
-    return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
-
-
-class SandboxPeer(SandboxCalls):
+class SandboxPeer(SandboxControls):
     """State and Starlette app (``.app``) of the sandbox Twilio REST peer.
 
     The app may run in any event loop (usually the daemon's or the test's). Records are appended
@@ -160,10 +110,7 @@ class SandboxPeer(SandboxCalls):
                 Route(f"{base}/Calls.json", self._create_call, methods=["POST"]),
                 Route(f"{base}/Calls.json", self._list_calls, methods=["GET"]),
                 Route(f"{base}/Calls/{{sid}}.json", self._fetch_call, methods=["GET"]),
-                Route("/_sandbox/fail", self._http_fail, methods=["POST"]),
-                Route("/_sandbox/messages", self._http_messages, methods=["GET"]),
-                Route("/_sandbox/calls", self._http_calls, methods=["GET"]),
-                *self.call_control_routes(),
+                *self.control_routes(),
             ],
             exception_handlers={HTTPException: self._http_exception},
         )
@@ -289,7 +236,7 @@ class SandboxPeer(SandboxCalls):
                 raise TwilioApiError(400, 21602, "Message body is required.")
             if not is_e164(to):
                 raise TwilioApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
-            if callback is not None and not _is_http_url(callback):
+            if callback is not None and not is_http_url(callback):
                 raise TwilioApiError(400, 21609, f"Invalid StatusCallback url: {callback}")
         except TwilioApiError as err:
             return err.response()
@@ -335,7 +282,7 @@ class SandboxPeer(SandboxCalls):
             return err.response()
         record = self.message(request.path_params["sid"])
         if record is None:
-            return _not_found(request)
+            return not_found(request)
         return JSONResponse(record.resource(self.account_sid))
 
     async def _list_messages(self, request: Request) -> Response:
@@ -382,7 +329,7 @@ class SandboxPeer(SandboxCalls):
                 raise TwilioApiError(400, 21213, "No 'From' number is specified")
             if url is None and twiml is None and not params.get("ApplicationSid"):
                 raise TwilioApiError(400, 21205, "Url, Twiml or ApplicationSid is required")
-            if url is not None and not _is_http_url(url):
+            if url is not None and not is_http_url(url):
                 raise TwilioApiError(400, 21205, f"Invalid Url: {url}")
             if not is_e164(to):
                 raise TwilioApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
@@ -450,41 +397,13 @@ class SandboxPeer(SandboxCalls):
             return err.response()
         record = self.call(request.path_params["sid"])
         if record is None:
-            return _not_found(request)
+            return not_found(request)
         return JSONResponse(record.resource(self.account_sid))
-
-    async def _http_fail(self, request: Request) -> Response:
-        if not self._loopback(request):
-            return JSONResponse({"error": "loopback clients only"}, status_code=403)
-        try:
-            data = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return JSONResponse({"error": "expected a JSON object"}, status_code=400)
-        if not isinstance(data, dict):
-            return JSONResponse({"error": "expected a JSON object"}, status_code=400)
-        to = data.get("to")
-        if to is not None and not isinstance(to, str):
-            return JSONResponse({"error": "'to' must be a string or null"}, status_code=400)
-        try:
-            self.fail_next(to, data.get("count", 1), data.get("mode", ""))
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse({"ok": True, "pending": self.pending_failures()})
-
-    async def _http_messages(self, request: Request) -> Response:
-        if not self._loopback(request):
-            return JSONResponse({"error": "loopback clients only"}, status_code=403)
-        return JSONResponse(self.messages_json())
-
-    async def _http_calls(self, request: Request) -> Response:
-        if not self._loopback(request):
-            return JSONResponse({"error": "loopback clients only"}, status_code=403)
-        return JSONResponse(self.calls_json())
 
     async def _http_exception(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         if status == 404:
-            return _not_found(request)
+            return not_found(request)
         if status == 405:
             return twilio_error(405, 20004, "Method not allowed")
         return twilio_error(status, 20001 if status < 500 else 20500, str(exc))

@@ -10,14 +10,13 @@ the peer posts the signed voice webhook to the given URL. Between requests a sma
 interpreter runs the document: ``Say`` is heard (``said``), ``Gather``/``Record``/``Dial`` wait
 (``waiting``, ``action``), ``Redirect`` is followed, ``Hangup`` (or the end) completes the
 call and sends the final status callback. The same controls are loopback HTTP endpoints
-under ``/_sandbox/calls/...`` for a person trying the product.
+(``oncall.sandbox_controls``) for a person trying the product.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -28,8 +27,6 @@ from xml.etree.ElementTree import Element
 import httpx
 from defusedxml.ElementTree import ParseError, fromstring
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from oncall.sandbox_records import CallRecord, SandboxRecords
 from oncall.twilio_webhooks import API_VERSION, new_sid, webhook_headers
@@ -368,61 +365,3 @@ class SandboxCalls(SandboxRecords):
             waiting = record.waiting or f"nothing ({record.status})"
             raise CallStateError(f"call {sid} waits for {waiting}, not {' or '.join(kinds)}")
         return record
-
-    # -- loopback HTTP controls -------------------------------------------------------------
-
-    def call_control_routes(self) -> list[Route]:
-        return [
-            Route("/_sandbox/calls/inbound", self._http_inbound, methods=["POST"]),
-            Route("/_sandbox/calls/{sid}/{action}", self._http_control, methods=["POST"]),
-        ]
-
-    async def _http_body(self, request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw:
-            return {}
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise CallStateError("expected a JSON object")
-        return data
-
-    async def _http_inbound(self, request: Request) -> Response:
-        if not self._loopback(request):
-            return JSONResponse({"error": "loopback clients only"}, status_code=403)
-        try:
-            data = await self._http_body(request)
-            if not all(isinstance(data.get(k), str) for k in ("from", "to", "url")):
-                raise CallStateError("'from', 'to' and 'url' are required strings")
-            record = await self.place_inbound_call(
-                data["from"], data["to"], data["url"], status_callback=data.get("status_callback")
-            )
-        except (CallStateError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(record.to_json())
-
-    async def _http_control(self, request: Request) -> Response:
-        if not self._loopback(request):
-            return JSONResponse({"error": "loopback clients only"}, status_code=403)
-        sid, action = request.path_params["sid"], request.path_params["action"]
-        try:
-            data = await self._http_body(request)
-            controls: dict[str, Callable[[], Coroutine[Any, Any, CallRecord]]] = {
-                "answer": lambda: self.answer(sid, str(data.get("answered_by", "human"))),
-                "press": lambda: self.press(sid, str(data.get("digits", ""))),
-                "no-input": lambda: self.no_input(sid),
-                "message": lambda: self.leave_message(sid, int(data.get("seconds", 15))),
-                "dial": lambda: self.dial_ends(
-                    sid, str(data.get("status", "completed")), int(data.get("seconds", 60))
-                ),
-                "hang-up": lambda: self.hang_up(sid),
-                "end": lambda: self.end_unanswered(sid, str(data.get("status", "no-answer"))),
-            }
-            if action not in controls:
-                return JSONResponse(
-                    {"error": f"unknown action {action!r} (actions: {', '.join(controls)})"},
-                    status_code=404,
-                )
-            record = await controls[action]()
-        except (CallStateError, ValueError, UnicodeDecodeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(record.to_json())

@@ -128,6 +128,9 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE incidents ADD COLUMN last_alert_at TEXT;
     UPDATE incidents SET last_alert_at = opened_at WHERE last_alert_at IS NULL;
     CREATE INDEX incidents_client_state ON incidents(client, state);
+    CREATE INDEX incidents_client_fold ON incidents(client, fold_key);
+    CREATE INDEX incidents_client_last ON incidents(client, last_alert_at);
+    CREATE INDEX pages_tech_created ON pages(tech_id, created_at);
     """,
     # Voice: every call (the after-hours line and voice pages), voicemails queued for the
     # desk, and techs whose phones opted out of SMS (replied STOP).
