@@ -101,6 +101,10 @@ class Defaults:
     retry_backoff: timedelta
     group_window: timedelta = timedelta(minutes=3)  # a client's alerts within this join one incident
     tech_pages_per_hour: int = 20  # a tech's paging budget; 0 = no limit
+    # SMS noise control: at least this long between two SMS to one tech (0 = off), and at most
+    # this many SMS per tech in 15 minutes (0 = off); pages held meanwhile go as one SMS
+    tech_sms_gap: timedelta = timedelta(0)
+    tech_sms_per_15m: int = 0
 
 
 @dataclass(frozen=True)
@@ -332,6 +336,8 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
             "retry_backoff",
             "group_window",
             "tech_pages_per_hour",
+            "tech_sms_gap",
+            "tech_sms_per_15m",
         },
         path,
         "defaults.",
@@ -373,6 +379,12 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
                 else parse_duration(group_window, path, "defaults.group_window")
             ),
             tech_pages_per_hour=_whole_number(defaults, "tech_pages_per_hour", 20, path),
+            tech_sms_gap=(
+                timedelta(0)
+                if defaults.get("tech_sms_gap", 0) in (0, "0", "0s", "off")
+                else parse_duration(defaults["tech_sms_gap"], path, "defaults.tech_sms_gap")
+            ),
+            tech_sms_per_15m=_whole_number(defaults, "tech_sms_per_15m", 0, path),
         ),
         techs=techs,
         owner=owner,

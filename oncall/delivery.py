@@ -51,6 +51,16 @@ class Delivery(EnginePart):
             exc = SendError("the phone opted out of SMS (STOP)", transient=False, code=OPTED_OUT)
             self._send_failed(timer, page, exc)
             return
+        if page["channel"] == "sms" and page["kind"] != "notice" and self.engine.bundler.active:
+            await self.engine.bundler.send(timer, page, incident)
+            return
+        await self.transmit(timer, page, incident)
+
+    async def transmit(
+        self, timer: dict[str, Any], page: dict[str, Any], incident: dict[str, Any]
+    ) -> None:
+        """Hand one page to Twilio (asking first, after a crash, whether it already has it)."""
+        now = self.clock.now()
         notifier = self.engine.notifier
         assert notifier is not None, "sending needs a Twilio client"
         sent = None
@@ -236,7 +246,16 @@ class Delivery(EnginePart):
             error_code=code,
         )
         log.error("page.failed", page_id=page["id"], tech=page["tech_id"], error=error)
-        return self.engine.pager.after_failure(page, code, now)
+        timers = self.engine.pager.after_failure(page, code, now)
+        # The pages that rode in this SMS failed with it.
+        for rider in self.store.all(
+            "SELECT * FROM pages WHERE bundle_id = ? AND state = 'bundled' ORDER BY id",
+            (page["id"],),
+        ):
+            timers += self.page_failed(
+                rider, rider["attempts"], f"the SMS carrying it failed: {error}", now, code
+            )
+        return timers
 
     # -- Twilio status callbacks ------------------------------------------------------------
 

@@ -67,9 +67,12 @@ def _demo_catalog(catalog: Catalog, workdir: Path, ack_timeout: float) -> Catalo
     )
     sop = catalog.sops[DEMO_CLIENT]
     short = timedelta(seconds=ack_timeout)
+    # The scripted story is the SMS ladder: a text to each step, no follow-up calls.
     chain = replace(
         sop.escalation,
-        steps=tuple(replace(step, ack_timeout=short) for step in sop.escalation.steps),
+        steps=tuple(
+            replace(step, ack_timeout=short, channels=("sms",)) for step in sop.escalation.steps
+        ),
     )
     sops = dict(catalog.sops) | {DEMO_CLIENT: replace(sop, escalation=chain)}
     return replace(catalog, config=config, sops=sops)

@@ -28,6 +28,7 @@ from oncall.opt_outs import SmsOptOuts
 from oncall.pager import SEND, Pager
 from oncall.phone_calls import PhoneCalls
 from oncall.phone_line import SOURCE as PHONE_SOURCE
+from oncall.sms_bundles import SmsBundler
 from oncall.sops import Sop
 from oncall.store import Store, parse_ts, utcnow_text
 from oncall.timers import TimerWheel
@@ -60,6 +61,7 @@ class Engine:
         self.delivery = Delivery(self)
         self.inbox = SmsInbox(self)
         self.opt_outs = SmsOptOuts(self)
+        self.bundler = SmsBundler(self)
         self.voice = VoicePages(self)
         self.phone = PhoneCalls(self)
 
@@ -191,8 +193,7 @@ class Engine:
         window = self.catalog.config.defaults.group_window
         fold = grouping.fold_target(alert, self._open_incidents(alert, now - window), now, window)
         if fold is not None:
-            self._fold(sop, alert, alert_id, decision, fold, now)
-            return fold.incident_id, []
+            return fold.incident_id, self._fold(sop, alert, alert_id, decision, fold, now)
         incident_id = self.store.insert(
             "incidents",
             {
@@ -228,7 +229,8 @@ class Engine:
         decision: Decision,
         fold: grouping.Fold,
         now: datetime,
-    ) -> None:
+    ) -> list[tuple[int, datetime]]:
+        """Count the alert into the incident; tell its owner if a new kind of emergency joined."""
         incident = self.store.incident(fold.incident_id)
         assert incident is not None
         count = incident["alert_count"] + 1
@@ -247,6 +249,11 @@ class Engine:
                 now - parse_ts(incident["opened_at"]),
                 first["summary"] if first else incident["summary"],
             )
+        new_kind = decision.rule_id != incident["rule_id"] and not self.store.one(
+            "SELECT 1 FROM events WHERE incident_id = ? AND kind = 'incident.folded'"
+            " AND json_extract(data, '$.rule_id') = ?",
+            (incident["id"], decision.rule_id),
+        )
         self.store.update("incidents", incident["id"], changes)
         self.store.log(
             now,
@@ -256,7 +263,21 @@ class Engine:
             incident_id=incident["id"],
             alert_id=alert_id,
             storm=fold.storm,
+            rule_id=decision.rule_id,
         )
+        owner = incident["acked_by"]
+        if not (
+            fold.storm
+            and new_kind
+            and incident["state"] == escalation.ACKNOWLEDGED
+            and owner in self.catalog.techs
+        ):
+            return []
+        # The owner is already working on this incident and would not otherwise hear that a
+        # different emergency has just joined it.
+        body = texts.joined_text(incident["id"], sop.name, decision.priority, alert.summary, count)
+        position = Position(incident["pass_number"], incident["step_index"])
+        return self.pager.notice(incident["id"], owner, position, body, now)
 
     def _monitoring_resolved(
         self, sop: Sop, alert: Alert, alert_id: int, now: datetime

@@ -102,6 +102,8 @@ class SmsInbox(EnginePart):
                 handled, answer = "unknown", "Not understood. " + HELP_TEXT
             elif reply.command == "who":
                 handled, answer = "who", self._who_text(now)
+            elif reply.command == "ack_all":
+                handled, answer, timers = self._ack_all(tech, now)
             elif incident is None:
                 handled = "no_incident"
             elif not self._may_act(tech, incident):
@@ -133,6 +135,32 @@ class SmsInbox(EnginePart):
                 )
         self.engine.arm(timers)
         return answer
+
+    def _ack_all(self, tech: Tech, now: datetime) -> tuple[str, str, list[tuple[int, datetime]]]:
+        """Acknowledge every open incident this tech was paged for (or is a final contact of)."""
+        rows = self.store.all(
+            "SELECT DISTINCT i.* FROM incidents i JOIN pages p ON p.incident_id = i.id"
+            " WHERE p.tech_id = ? AND p.kind != 'notice' AND i.state IN (?, ?) ORDER BY i.id",
+            (tech.id, escalation.PAGING, escalation.EXHAUSTED),
+        )
+        acked: list[int] = []
+        timers: list[tuple[int, datetime]] = []
+        for incident in rows:
+            if self._may_act(tech, incident):
+                handled, _, more = self.engine.acknowledge(incident, tech.id, now)
+                if handled == "ack":
+                    acked.append(incident["id"])
+                    timers += more
+        if not acked:
+            return "ack_all", "You have no open pages to acknowledge.", timers
+        numbers = ", ".join(f"#{number}" for number in acked)
+        plural = "s" if len(acked) > 1 else ""
+        return (
+            "ack_all",
+            f"Acknowledged {len(acked)} incident{plural}: {numbers}. You own them; "
+            "RES <n> when each is resolved.",
+            timers,
+        )
 
     def _target(self, tech: Tech, reply: Reply) -> tuple[dict[str, Any] | None, str | None]:
         """The incident a command is about (bare ACK: the latest page to this phone)."""

@@ -1,6 +1,7 @@
 """The SMS reply grammar: what a tech's text message means, as a pure function.
 
 ACK 12 | 12A | ACK      acknowledge incident 12 (bare ACK: the latest page to this phone)
+ACK ALL                 acknowledge every open incident this phone was paged for
 ESC 12                  escalate incident 12 to the next step now
 RES 12 [note]           resolve incident 12
 WHO                     who is on call now
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+_ACK_ALL = re.compile(r"^(?:ack|acknowledge)\s*all$", re.IGNORECASE)
 _ACK = re.compile(r"^(?:ack|acknowledge|acknowledged)\s*#?\s*(\d+)?$", re.IGNORECASE)
 _ACK_SHORT = re.compile(r"^#?(\d+)\s*a$", re.IGNORECASE)
 _ESC = re.compile(r"^(?:esc|escalate)\s*#?\s*(\d+)$", re.IGNORECASE)
@@ -25,8 +27,8 @@ _OPT_IN = {"start", "unstop", "yes"}
 _QUOTES = "\"'“”‘’`"
 
 HELP_TEXT = (
-    "oncall: ACK 12 (or 12A) acknowledge, ESC 12 escalate, RES 12 resolve, "
-    "WHO on call now. Bare ACK acks your latest page."
+    "oncall: ACK 12 (or 12A) acknowledge, ACK ALL all your pages, ESC 12 escalate, "
+    "RES 12 resolve, WHO on call now. Bare ACK acks your latest page."
 )
 
 
@@ -34,7 +36,7 @@ HELP_TEXT = (
 class Reply:
     """What a reply asks for. incident is None for bare ACK and commands without one."""
 
-    command: str  # ack | esc | res | who | help | opt_out | opt_in | unknown
+    command: str  # ack | ack_all | esc | res | who | help | opt_out | opt_in | unknown
     incident: int | None = None
     note: str = ""
 
@@ -62,6 +64,8 @@ def parse_reply(body: str, opt_out_type: str | None = None) -> Reply:
         return Reply("opt_out")
     if keyword in _OPT_IN:
         return Reply("opt_in")
+    if _ACK_ALL.match(text):
+        return Reply("ack_all")
     if match := _ACK.match(text) or _ACK_SHORT.match(text):
         number = match.group(1)
         return Reply("ack", int(number) if number else None)

@@ -305,7 +305,6 @@ def _build_sop(
     )
 
 
-
 def _caller_ids(value: Any, path: Path) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ConfigError(path, "caller_ids", f"expected a list of phone numbers, got {value!r}")

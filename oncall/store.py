@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -128,9 +128,6 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE incidents ADD COLUMN last_alert_at TEXT;
     UPDATE incidents SET last_alert_at = opened_at WHERE last_alert_at IS NULL;
     CREATE INDEX incidents_client_state ON incidents(client, state);
-    CREATE INDEX incidents_client_fold ON incidents(client, fold_key);
-    CREATE INDEX incidents_client_last ON incidents(client, last_alert_at);
-    CREATE INDEX pages_tech_created ON pages(tech_id, created_at);
     """,
     # Voice: every call (the after-hours line and voice pages), voicemails queued for the
     # desk, and techs whose phones opted out of SMS (replied STOP).
@@ -183,6 +180,17 @@ _MIGRATIONS: dict[int, str] = {
         source TEXT NOT NULL,
         owner_warned_at TEXT
     );
+    """,
+    # SMS bundling: a page that went out inside another page's SMS points at that page.
+    4: """
+    ALTER TABLE pages ADD COLUMN bundle_id INTEGER;
+    CREATE INDEX pages_bundle ON pages(bundle_id) WHERE bundle_id IS NOT NULL;
+    """,
+    # The alert path's lookups (grouping, paging budget) stay index-backed with many incidents.
+    5: """
+    CREATE INDEX incidents_client_fold ON incidents(client, fold_key);
+    CREATE INDEX incidents_client_last ON incidents(client, last_alert_at);
+    CREATE INDEX pages_tech_created ON pages(tech_id, created_at);
     """,
 }
 

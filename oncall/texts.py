@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from oncall.twilio_webhooks import septets
 
 SEGMENT = 160
 
 
 def _fit(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    # "..." rather than "…": one non-GSM-7 character would make the SMS UCS-2 (70 a segment).
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 def page_text(
@@ -19,19 +23,27 @@ def page_text(
     head = f"[{priority or 'P?'}] {client_name}: "
     tail = f" #{incident} Reply ACK {incident}"
     what = summary if not host or host.lower() in summary.lower() else f"{summary} ({host})"
-    return head + _fit(what, SEGMENT - len(head) - len(tail)) + tail
+    return head + _fit(what, SEGMENT - septets(head) - septets(tail)) + tail
 
 
 def exhausted_text(incident: int, client_name: str, summary: str) -> str:
     head = f"UNACKNOWLEDGED #{incident} {client_name}: "
     tail = f". Nobody acknowledged. Reply ACK {incident} to take it"
-    return head + _fit(summary, SEGMENT - len(head) - len(tail)) + tail
+    return head + _fit(summary, SEGMENT - septets(head) - septets(tail)) + tail
 
 
 def auto_resolved_text(incident: int, client_name: str, summary: str) -> str:
     head = f"RESOLVED #{incident} {client_name}: "
     tail = " (monitoring reports it recovered; no action needed)"
-    return head + _fit(summary, SEGMENT - len(head) - len(tail)) + tail
+    return head + _fit(summary, SEGMENT - septets(head) - septets(tail)) + tail
+
+
+def joined_text(
+    incident: int, client_name: str, priority: str | None, summary: str, count: int
+) -> str:
+    """To an incident's owner: a different emergency joined the incident they acknowledged."""
+    head = f"#{incident} {client_name}: new [{priority or 'P?'}] alert joined ({count} alerts): "
+    return head + _fit(summary, SEGMENT - septets(head))
 
 
 def budget_text(tech_name: str, budget: int, incident: int) -> str:
@@ -64,3 +76,24 @@ def opt_out_warning(tech_name: str, phone: str, from_number: str) -> str:
         f"oncall: {tech_name} ({phone}) opted out of SMS (STOP). Pages reach them by voice "
         f"call only until they text START to {from_number}."
     )
+
+
+def bundle_text(items: Sequence[tuple[int, str, str | None, str]], limit: int = 2 * 153) -> str:
+    """Several pages to one tech in one SMS (at most two segments):
+    '3 open incidents: #12 P1 Acme: PLC down; #13 ...; Reply ACK ALL or ACK 12'.
+
+    `items` are (incident, client name, priority, summary); summaries are shortened to fit,
+    and incidents that do not fit at all are still named by number."""
+    head = f"{len(items)} open incidents: "
+    tail = f" Reply ACK ALL or ACK {items[0][0]}" if items else ""
+    room = limit - len(head) - len(tail)
+    per_item = max(12, room // max(1, len(items)) - 2)
+    parts = [
+        _fit(f"#{number} {priority or 'P?'} {client}: {summary}", per_item)
+        for number, client, priority, summary in items
+    ]
+    text = "; ".join(parts)
+    if len(text) > room:
+        numbers = [f"#{number}" for number, _, _, _ in items]
+        text = _fit(", ".join(numbers), room)
+    return head + text + tail

@@ -34,6 +34,11 @@ def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
+def septets(text: str) -> int:
+    """GSM-7 length: the extension characters ([, ], €, ...) cost two septets each."""
+    return sum(2 if c in _GSM7_EXTENSION else 1 for c in text)
+
+
 def sms_segments(body: str) -> int:
     """How many SMS segments ``body`` needs (GSM-7: 160/153 septets, else UCS-2: 70/67)."""
     if all(c in _GSM7_BASIC or c in _GSM7_EXTENSION for c in body):

@@ -373,3 +373,16 @@ def test_techs_may_list_the_voice_channel(tmp_path: Path) -> None:
         "sms",
         "voice",
     )
+
+
+def test_sms_noise_limits_are_off_unless_set(tmp_path: Path) -> None:
+    defaults = load_config(EXAMPLE, env={}).defaults
+    assert defaults.tech_sms_gap == timedelta(0) and defaults.tech_sms_per_15m == 0
+    edit = ("[defaults]\n", '[defaults]\ntech_sms_gap = "1m"\ntech_sms_per_15m = 4\n')
+    defaults = load_config(write_config(tmp_path, edit), env={}).defaults
+    assert defaults.tech_sms_gap == timedelta(minutes=1) and defaults.tech_sms_per_15m == 4
+    for bad, key in (('tech_sms_gap = "soon"', "gap"), ("tech_sms_per_15m = -1", "per_15m")):
+        broken = ("[defaults]\n", f"[defaults]\n{bad}\n")
+        with pytest.raises(ConfigError) as caught:
+            load_config(write_config(tmp_path, broken), env={})
+        assert caught.value.where == f"defaults.tech_sms_{key}"

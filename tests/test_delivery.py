@@ -20,7 +20,9 @@ from oncall.store import Store, utcnow_text
 BODY = "[P1] TestCo: SAN offline #1 Reply ACK 1"
 
 
-async def interrupted_send(tmp_path, *, twilio_has_it: bool) -> tuple[list[str], dict, list[str]]:
+async def interrupted_send(
+    tmp_path, *, twilio_has_it: bool, channel: str = "sms"
+) -> tuple[list[str], dict, list[str]]:
     catalog = load_catalog(write_config(tmp_path), {"ONCALL_TEST_SECRET": SECRET})
     settings = catalog.config.twilio
     peer = SandboxPeer(settings.account_sid, settings.auth_token, echo=None)
@@ -30,7 +32,10 @@ async def interrupted_send(tmp_path, *, twilio_has_it: bool) -> tuple[list[str],
     engine = Engine(catalog, store, notifier, SystemClock())
     phone = catalog.techs["alice"].phone
     try:
-        if twilio_has_it:  # the crash came after Twilio accepted the message
+        dead = "http://127.0.0.1:9/twilio"  # nobody answers: the call only has to exist
+        if twilio_has_it and channel == "voice":  # the crash came after Twilio took the call
+            await notifier.place_call(phone, url=dead, status_callback=dead)
+        elif twilio_has_it:  # the crash came after Twilio accepted the message
             await notifier.send_sms(phone, BODY, status_callback=None)
         now = datetime.now(UTC)
         with store.transaction():
@@ -49,7 +54,7 @@ async def interrupted_send(tmp_path, *, twilio_has_it: bool) -> tuple[list[str],
                     "incident_id": 1,
                     "tech_id": "alice",
                     "phone": phone,
-                    "channel": "sms",
+                    "channel": channel,
                     "kind": "page",
                     "pass_number": 0,
                     "step_index": 0,
@@ -65,7 +70,8 @@ async def interrupted_send(tmp_path, *, twilio_has_it: bool) -> tuple[list[str],
         await engine._fire(1)
         page = store.pages_for(1)[0]
         kinds = [e["kind"] for e in store.events()]
-        return [m.to for m in peer.messages], page, kinds
+        records = peer.calls if channel == "voice" else peer.messages
+        return [r.to for r in records], page, kinds
     finally:
         await notifier.close()
         await server.stop()
@@ -78,4 +84,14 @@ def test_an_interrupted_send_is_sent_exactly_once(tmp_path, twilio_has_it: bool)
     sent_to, page, kinds = asyncio.run(interrupted_send(tmp_path, twilio_has_it=twilio_has_it))
     assert len(sent_to) == 1
     assert page["state"] == "sent" and page["twilio_sid"].startswith("SM")
+    assert ("page.recovered" if twilio_has_it else "page.resend") in kinds
+
+
+@pytest.mark.parametrize("twilio_has_it", [True, False])
+def test_an_interrupted_call_is_placed_exactly_once(tmp_path, twilio_has_it: bool) -> None:
+    called, page, kinds = asyncio.run(
+        interrupted_send(tmp_path, twilio_has_it=twilio_has_it, channel="voice")
+    )
+    assert len(called) == 1
+    assert page["state"] == "sent" and page["twilio_sid"].startswith("CA")
     assert ("page.recovered" if twilio_has_it else "page.resend") in kinds

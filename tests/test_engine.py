@@ -231,3 +231,33 @@ def test_paging_budget_holds_pages_skips_the_step_and_tells_final_contacts_once(
     engine.clock.advance(timedelta(hours=1, seconds=1))  # type: ignore[attr-defined]
     engine.receive_alert(alert("Host 9 down", host="h9"), b"{}")
     assert engine.store.pages_for(5)[0]["state"] == "pending"
+
+
+def test_a_different_emergency_joining_an_acknowledged_incident_tells_its_owner(tmp_path) -> None:
+    engine = make_engine(tmp_path)
+    engine.receive_alert(alert("SAN offline", key="san"), b"{}")
+    with engine.store.transaction():
+        engine.acknowledge(engine.store.incident(1), "alice", engine.clock.now())
+    sop_rule = engine.catalog.sops["testco"].emergencies[0].id
+    # Same rule (the test SOP has one rule): joins silently, nobody woken again.
+    engine.receive_alert(alert("Switch down", host="sw1"), b"{}")
+    assert [p for p in engine.store.pages_for(1) if p["kind"] == "notice"] == []
+    # A storm alert classified under another rule tells the owner once.
+    from oncall.classify import Decision
+
+    other = Decision("page", "test", "closed", "fire-alarm", "P1", None)
+    assert other.rule_id != sop_rule
+    with engine.store.transaction():
+        for summary in ("Server room smoke alarm", "Smoke alarm again"):
+            fold = engine._page_or_fold(
+                engine.catalog.sops["testco"],
+                alert(summary, host="fa"),
+                99,
+                other,
+                engine.clock.now(),
+            )
+    notices = [p for p in engine.store.pages_for(1) if p["kind"] == "notice"]
+    assert [(p["tech_id"], "Server room smoke alarm" in p["body"]) for p in notices] == [
+        ("alice", True)
+    ]
+    assert fold[0] == 1

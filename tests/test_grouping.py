@@ -76,4 +76,4 @@ def test_higher_priority(a, b, expected) -> None:
 
 def test_storm_summary() -> None:
     text = storm_summary(14, "Acme", timedelta(minutes=2, seconds=50), "PLC line 3 offline")
-    assert text == "14 alerts at Acme in 3 min: PLC line 3 offline, …"
+    assert text == "14 alerts at Acme in 3 min: PLC line 3 offline, ..."

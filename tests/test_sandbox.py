@@ -314,16 +314,16 @@ def test_callback_failure_does_not_crash_the_peer() -> None:
 # --- calls -------------------------------------------------------------------------------
 
 
-def test_calls_are_recorded() -> None:
+def test_calls_are_recorded_and_ring() -> None:
     async def scenario() -> None:
-        async with sandbox() as box:
+        async with sandbox() as box, receiver() as recv:
             client = box.client()
             call = await asyncio.to_thread(
                 client.calls.create,
                 to=BOB,
                 from_=TWILIO_NUMBER,
-                url="http://127.0.0.1:8787/twilio/voice/page?incident=12",
-                status_callback="http://127.0.0.1:8787/twilio/call-status",
+                url=recv.url("/twilio/voice/page?page=12"),
+                status_callback=recv.url("/twilio/status?page=12"),
                 status_callback_event=["initiated", "answered", "completed"],
                 machine_detection="Enable",
             )
@@ -332,16 +332,22 @@ def test_calls_are_recorded() -> None:
             [record] = box.peer.calls
             assert record.sid == call.sid
             assert record.to == BOB
-            assert record.url == "http://127.0.0.1:8787/twilio/voice/page?incident=12"
+            assert record.url == recv.url("/twilio/voice/page?page=12")
             assert record.status_callback_event == ("initiated", "answered", "completed")
             assert record.machine_detection == "Enable"
-            assert box.echoed[-1].startswith("[sandbox] call → Bob Okafor (+15550001002)")
+            assert box.echoed[0].startswith("[sandbox] call → Bob Okafor (+15550001002)")
 
+            initiated = await recv.next()  # "ringing" was not asked for
+            assert initiated.valid and initiated.params["CallStatus"] == "queued"
+            await box.peer.drain()
             fetched = await asyncio.to_thread(client.calls(call.sid).fetch)
-            assert fetched.status == "queued"
+            assert fetched.status == "ringing"
             with pytest.raises(TwilioRestException) as info:
                 await asyncio.to_thread(client.calls("CA" + "0" * 32).fetch)
             assert info.value.status == 404
+            listed = await asyncio.to_thread(client.calls.list, to=BOB)
+            assert [c.sid for c in listed] == [call.sid]
+            assert await asyncio.to_thread(client.calls.list, to=ALICE) == []
 
     run(scenario())
 
@@ -354,5 +360,21 @@ def test_call_with_inline_twiml_async() -> None:
             )
             assert call.status == "queued"
             assert box.peer.calls[0].twiml == "<Response><Say>Page 12</Say></Response>"
+            record = await box.peer.answer(call.sid)
+            assert record.said == ["Page 12"] and record.status == "completed"
+
+    run(scenario())
+
+
+def test_sms_to_a_number_that_replied_stop_is_refused_with_21610() -> None:
+    async def scenario() -> None:
+        async with sandbox() as box:
+            box.peer.opt_out(ALICE)
+            with pytest.raises(TwilioRestException) as info:
+                await asyncio.to_thread(send_sms, box, ALICE)
+            assert (info.value.status, info.value.code) == (400, 21610)
+            assert [m.to for m in box.peer.rejected] == [ALICE] and box.peer.messages == []
+            box.peer.opt_in(ALICE)
+            assert (await asyncio.to_thread(send_sms, box, ALICE)).status == "queued"
 
     run(scenario())

@@ -386,7 +386,7 @@ def test_a_version_1_database_migrates_to_the_current_schema_keeping_its_data(tm
 def test_a_version_2_database_gains_the_voice_tables_keeping_its_data(tmp_path) -> None:
     import sqlite3
 
-    from oncall.store import _MIGRATIONS, Store, _split_sql
+    from oncall.store import _MIGRATIONS, SCHEMA_VERSION, Store, _split_sql
 
     path = tmp_path / "v2.db"
     conn = sqlite3.connect(path)
@@ -402,7 +402,7 @@ def test_a_version_2_database_gains_the_voice_tables_keeping_its_data(tmp_path) 
     conn.commit()
     conn.close()
     with Store(path) as store:
-        assert store.schema_version() == 3
+        assert store.schema_version() == SCHEMA_VERSION
         assert store.incident(1)["fold_key"] == "key:plc"
         tables = {r["name"] for r in store.all("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"calls", "voicemails", "sms_opt_outs"} <= tables
@@ -443,3 +443,22 @@ def test_a_version_2_database_gains_the_voice_tables_keeping_its_data(tmp_path) 
             "pin_tries": 0,
             "menu_misses": 0,
         }
+
+
+def test_a_version_3_database_gains_sms_bundles(tmp_path) -> None:
+    import sqlite3
+
+    from oncall.store import _MIGRATIONS, Store, _split_sql
+
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path)
+    for version in (1, 2, 3):
+        for statement in _split_sql(_MIGRATIONS[version]):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version=3")
+    conn.commit()
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        columns = {r["name"] for r in store.all("SELECT name FROM pragma_table_info('pages')")}
+        assert "bundle_id" in columns
