@@ -2,9 +2,10 @@
 
 A caller whose call is not an emergency (or not in the menu, or unidentified) is asked for a
 message and told when the desk will deal with it, in the client's zone ("Monday at 8 AM").
-The recording is stored in `voicemails` with that due time, for the next business day (the
-morning digest reads it). A voicemail from a caller nobody could identify pages nobody,
-unless one SOP says unknown callers may page (`[phone_line] unknown_callers = "page"`).
+The recording is stored in `voicemails` with that due time, for the next business day, and
+logged (`oncall log`); a morning digest of the queue is not built yet. A voicemail from a
+caller nobody could identify pages nobody, unless one SOP says unknown callers may page
+(`[phone_line] unknown_callers = "page"`).
 """
 
 from __future__ import annotations
