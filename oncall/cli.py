@@ -18,7 +18,14 @@ import click
 
 from oncall.catalog import Catalog, check_all
 from oncall.classify import classify
-from oncall.cli_rotations import coverage_check, gaps_command, shifts_command, who
+from oncall.cli_maintenance import heartbeats_command, maintenance_at, maintenance_command
+from oncall.cli_rotations import (
+    coverage_check,
+    feed_url_command,
+    gaps_command,
+    shifts_command,
+    who,
+)
 from oncall.cli_support import (
     catalog_or_fail,
     config_option,
@@ -123,7 +130,8 @@ def explain(config_path: Path, client: str, alert_file: Any, at_text: str | None
     except AlertError as exc:
         fail(f"bad alert: {exc}", 2)
     at = _instant(at_text, catalog)
-    decision = classify(sop, alert, at)
+    maintenance = maintenance_at(catalog, sop, at) if alert.status != "resolved" else None
+    decision = maintenance or classify(sop, alert, at)
     result: dict[str, Any] = decision.to_dict() | {"client": client, "at": at.isoformat()}
     if decision.action == "page":
         plan = plan_from(sop.escalation, START, at, lambda step: catalog.step_tech_ids(step, at))
@@ -244,6 +252,21 @@ def resolve(config_path: Path, incident_id: int, actor: str, note: str) -> None:
     _change_incident(config_path, incident_id, actor, "res", note)
 
 
+@main.command()
+@config_option
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+def backup(config_path: Path, target: Path) -> None:
+    """Write a consistent copy of the database to TARGET (safe while the daemon runs)."""
+    from oncall.backup import backup_database
+
+    catalog = _catalog(config_path)
+    try:
+        pages = backup_database(catalog.config.database, target)
+    except (FileNotFoundError, FileExistsError, RuntimeError) as exc:
+        fail(str(exc))
+    click.echo(f"backed up {catalog.config.database} to {target} ({pages} pages)")
+
+
 @main.group()
 def sop() -> None:
     """Client SOPs."""
@@ -328,6 +351,9 @@ def sandbox_reply(config_path: Path, from_: str, url: str | None, body: str) -> 
 main.add_command(who)
 main.add_command(shifts_command)
 main.add_command(gaps_command)
+main.add_command(maintenance_command)
+main.add_command(heartbeats_command)
+main.add_command(feed_url_command)
 
 
 if __name__ == "__main__":

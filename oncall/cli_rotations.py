@@ -1,5 +1,5 @@
-"""The rotation commands: `oncall who`, `oncall shifts`, `oncall gaps`, and what `oncall check`
-says about coverage. Each parses options, asks oncall.rotations / oncall.coverage, formats.
+"""The rotation commands: `oncall who`, `oncall shifts`, `oncall gaps`, `oncall feed-url`, and
+what `oncall check` says about coverage. Each parses options, asks oncall.rotations / oncall.coverage, formats.
 
 Machine formats (json, csv) give instants in UTC with 'Z'; tables give them in the MSP's
 zone (daemon.timezone).
@@ -31,6 +31,7 @@ from oncall.errors import ConfigError
 from oncall.output import FORMATS, render
 from oncall.rotations import Rotation, Shift, load_rotation, shifts, shifts_at
 from oncall.shift_feed import shift_feed
+from oncall.tech_feed import feed_url
 
 LIST_DAYS = 14  # `oncall shifts` without --to
 FEED_DAYS = 90  # `oncall shifts --tech` without --to
@@ -164,6 +165,27 @@ def shifts_command(
     rows = _shift_rows(found, tech_id, fmt, zone)
     columns = SHIFT_COLUMNS if fmt != "table" else [*SHIFT_COLUMNS, "calendar"]
     click.echo(render(rows, fmt, columns))
+
+
+@click.command(name="feed-url")
+@config_option
+@click.argument("tech_id", metavar="TECH")
+def feed_url_command(config_path: Path, tech_id: str) -> None:
+    """The secret address of TECH's shift feed, to subscribe to on a phone.
+
+    The daemon serves it at daemon.public_url + /feeds/<token>.ics; the token is derived from
+    [rotations] feed_secret, so changing that secret revokes every feed.
+    """
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    if tech_id not in config.techs:
+        fail(f"unknown tech {tech_id!r} (have: {', '.join(sorted(config.techs))})", 2)
+    secret = config.rotation_settings.feed_secret
+    if secret is None:
+        fail('shift feeds are off: set [rotations] feed_secret (e.g. "env:ONCALL_FEED_SECRET")')
+    click.echo(feed_url(config.public_url, secret, tech_id))
 
 
 def _shift_rows(

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from oncall.durations import parse_duration
+from oncall.email_settings import EmailIntakeSettings, parse_email_settings
 from oncall.errors import ConfigError
 from oncall.rotation_settings import RotationSettings, parse_rotation_settings
 from oncall.tool_webhooks import ToolWebhook, parse_intake_config
@@ -122,6 +123,8 @@ class Config:
     techs: dict[str, Tech]
     # [intake.tools]: the tools with a shared webhook URL, keyed by tool
     intake_tools: Mapping[str, ToolWebhook] = field(default_factory=dict)
+    # [intake.email]: the SMTP listener for e-mailed alerts (None: off)
+    intake_email: EmailIntakeSettings | None = None
     # [rotations]: file watching and remote calendars
     rotation_settings: RotationSettings = RotationSettings()
     # daemon.owner: the tech warned about problems with the paging itself (a tech's SMS opt-out)
@@ -388,8 +391,11 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
         ),
         techs=techs,
         owner=owner,
-        rotation_settings=parse_rotation_settings(data.get("rotations"), path),
+        rotation_settings=parse_rotation_settings(
+            data.get("rotations"), path, env, sandbox=twilio.mode == "sandbox"
+        ),
         intake_tools=parse_intake_config(
             data.get("intake", {}), path, env, sandbox=twilio.mode == "sandbox"
         ),
+        intake_email=parse_email_settings(data.get("intake", {}).get("email"), path),
     )

@@ -1,6 +1,6 @@
 """The daemon: one asyncio loop running the HTTP server, the timer wheel, the calendar upkeep
-(changed rotation files, remote calendars) and (in sandbox mode) the local Twilio peer; signal
-handling and reload with keep-last-good.
+(changed rotation files, remote calendars), handoff notices and (in sandbox mode) the local
+Twilio peer; signal handling and reload with keep-last-good.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from oncall.calendar_upkeep import CalendarUpkeep
 from oncall.catalog import Catalog, catalog_for
 from oncall.clock import Clock, SystemClock
 from oncall.config import load_config
+from oncall.email_intake import EmailListener, start_email_intake
 from oncall.engine import Engine
 from oncall.errors import ConfigError
+from oncall.handoff_sender import HandoffSender
 from oncall.notify import Notifier
 from oncall.sandbox import SandboxPeer
 from oncall.serving import RunningServer, start_server
@@ -49,9 +51,12 @@ class Daemon:
         self.sandbox: SandboxPeer | None = None
         self._sandbox_server: RunningServer | None = None
         self._http: RunningServer | None = None
+        self.email: EmailListener | None = None
         self._wheel_task: asyncio.Task[None] | None = None
         self._upkeep_task: asyncio.Task[None] | None = None
         self.upkeep: CalendarUpkeep | None = None
+        self.handoffs: HandoffSender | None = None
+        self._handoff_task: asyncio.Task[None] | None = None
         self.engine: Engine | None = None
         self.store: Store | None = None
         self.notifier: Notifier | None = None
@@ -80,6 +85,8 @@ class Daemon:
         self._wheel_task = asyncio.get_running_loop().create_task(self.engine.wheel.run())
         host, port = config.listen
         self._http = await start_server(create_app(self.engine), host, port)
+        if config.intake_email is not None:
+            self.email = await start_email_intake(self.engine, config.intake_email)
         self.upkeep = CalendarUpkeep(
             catalog=lambda: self.catalog,
             swap=self._swap,
@@ -87,6 +94,8 @@ class Daemon:
             clock=self.clock,
         )
         self._upkeep_task = asyncio.get_running_loop().create_task(self.upkeep.run())
+        self.handoffs = HandoffSender(self.engine)
+        self._handoff_task = asyncio.get_running_loop().create_task(self.handoffs.run())
         for warning in self.catalog.warnings:
             log.warning("calendar.cached_copy", warning=warning)
         log.info(
@@ -106,6 +115,12 @@ class Daemon:
             self._upkeep_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._upkeep_task
+        if self._handoff_task is not None:
+            self._handoff_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._handoff_task
+        if self.email is not None:
+            await self.email.stop()
         if self._http is not None:
             await self._http.stop()
         if self.engine is not None:
@@ -157,7 +172,13 @@ class Daemon:
         old = self.catalog.config
         # Where the daemon listens, which database it holds and how it talks to Twilio (the
         # REST client and the token webhooks are checked with) change only with a restart.
-        kept = replace(fresh.config, listen=old.listen, database=old.database, twilio=old.twilio)
+        kept = replace(
+            fresh.config,
+            listen=old.listen,
+            database=old.database,
+            twilio=old.twilio,
+            intake_email=old.intake_email,  # the SMTP listener, too, moves only on restart
+        )
         if fresh.config.twilio != old.twilio:
             log.warning("reload.twilio_unchanged", note="[twilio] changes take effect on restart")
         self._swap(replace(fresh, config=kept))
@@ -171,6 +192,9 @@ class Daemon:
         self.catalog = catalog
         if self.engine is not None:
             self.engine.catalog = catalog
+            self.engine.heartbeats.sync()  # checks added or re-scheduled in the SOPs
+        if self.handoffs is not None:
+            self.handoffs.poke()  # shifts may start at other times now
 
 
 async def run_until_signalled(daemon: Daemon) -> None:

@@ -21,8 +21,10 @@ from oncall.classify import Decision, classify
 from oncall.clock import Clock
 from oncall.delivery import Delivery
 from oncall.escalation import Exhausted, Position, StepPlan
+from oncall.heartbeat_watch import HEARTBEAT, HeartbeatWatch
 from oncall.inbox import SmsInbox
 from oncall.intake import Alert
+from oncall.maintenance_windows import maintenance_decision, window_at
 from oncall.notify import Notifier
 from oncall.opt_outs import SmsOptOuts
 from oncall.pager import SEND, Pager
@@ -64,11 +66,13 @@ class Engine:
         self.bundler = SmsBundler(self)
         self.voice = VoicePages(self)
         self.phone = PhoneCalls(self)
+        self.heartbeats = HeartbeatWatch(self)
 
     # -- start-up ---------------------------------------------------------------------------
 
     def rearm(self) -> int:
         """Arm every pending deadline from SQLite; overdue ones fire at once."""
+        self.heartbeats.sync()
         rows = self.store.pending_timers()
         for row in rows:
             self.wheel.arm(row["id"], parse_ts(row["due_at"]))
@@ -100,9 +104,14 @@ class Engine:
         return alert_id
 
     def receive_alert(self, alert: Alert, raw: bytes) -> AlertOutcome:
-        """Record, classify and (if it is an after-hours emergency) open and page an incident."""
+        """Record, classify and (if it is an after-hours emergency) open and page an incident.
+
+        During a maintenance window an alert is only recorded; a resolution still resolves."""
         now = self.clock.now()
         sop = self.catalog.sops[alert.client]
+        window = window_at(self.store, sop, now) if alert.status != "resolved" else None
+        if window is not None:
+            return self.receive_event(alert, raw, maintenance_decision(window, sop, now), now)
         return self.receive_event(alert, raw, classify(sop, alert, now), now)
 
     def receive_event(
@@ -440,6 +449,8 @@ class Engine:
             await self.delivery.send(timer)
         elif timer["kind"] == STEP_TIMEOUT:
             self._step_timeout(timer)
+        elif timer["kind"] == HEARTBEAT:
+            self.heartbeats.deadline_passed(timer)
 
     def _step_timeout(self, timer: dict[str, Any]) -> None:
         now = self.clock.now()

@@ -33,6 +33,8 @@ from oncall.front_matter import (
     locate_error,
     read_front_matter,
 )
+from oncall.heartbeats import HeartbeatCheck, parse_heartbeats
+from oncall.maintenance import WeeklyWindow, parse_maintenance
 from oncall.phone_settings import PhoneLine, parse_phone_line, phone_line_clashes
 from oncall.routing import ClientDirectory, IntakeNames, parse_intake
 from oncall.support_window import SupportWindow, parse_support_window
@@ -62,6 +64,8 @@ _TOP_KEYS = frozenset(
         "vendors",
         "intake",
         "phone_line",
+        "heartbeat",
+        "maintenance",
     }
 )
 # `/alerts/tool/<tool>` is the shared webhook URL, so no client may be called "tool".
@@ -118,6 +122,8 @@ class Sop:
     vendors: tuple[Vendor, ...] = ()
     intake: IntakeNames = IntakeNames()  # names and ids the client goes by in the tools
     phone_line: PhoneLine = PhoneLine()  # [phone_line]: unknown callers, call-back promise
+    heartbeats: tuple[HeartbeatCheck, ...] = ()  # [[heartbeat]]: jobs that must check in
+    maintenance: tuple[WeeklyWindow, ...] = ()  # [[maintenance]]: weekly windows, no paging
 
     def emergency(self, rule_id: str) -> EmergencyRule | None:
         return next((rule for rule in self.emergencies if rule.id == rule_id), None)
@@ -302,6 +308,8 @@ def _build_sop(
         vendors=parse_vendors(data.get("vendors", []), path),
         intake=parse_intake(data.get("intake", {}), path),
         phone_line=parse_phone_line(data.get("phone_line", {}), path, emergencies),
+        heartbeats=parse_heartbeats(data.get("heartbeat", []), path),
+        maintenance=parse_maintenance(data.get("maintenance", []), path),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -191,6 +191,54 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX incidents_client_fold ON incidents(client, fold_key);
     CREATE INDEX incidents_client_last ON incidents(client, last_alert_at);
     CREATE INDEX pages_tech_created ON pages(tech_id, created_at);
+    """,
+    # Heartbeat checks (their deadlines are `heartbeat` timers whose ref is the row) and
+    # maintenance windows started from the shell.
+    6: """
+    CREATE TABLE heartbeats (
+        id INTEGER PRIMARY KEY,
+        client TEXT NOT NULL,
+        name TEXT NOT NULL,
+        schedule TEXT NOT NULL,
+        watched_since TEXT NOT NULL,
+        last_checkin_at TEXT,
+        missed_since TEXT,
+        expected_at TEXT NOT NULL,
+        due_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX heartbeats_check ON heartbeats(client, name);
+
+    CREATE TABLE maintenance (
+        id INTEGER PRIMARY KEY,
+        client TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        ends_at TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        started_by TEXT NOT NULL,
+        ended_early_at TEXT
+    );
+    CREATE INDEX maintenance_client_ends ON maintenance(client, ends_at);
+    """,
+    # Handoff notices (oncall.handoff_sender): one SMS per (rotation, tech, stretch start).
+    7: """
+    CREATE TABLE handoff_notices (
+        id INTEGER PRIMARY KEY,
+        rotation TEXT NOT NULL,
+        tech_id TEXT NOT NULL,
+        shift_start TEXT NOT NULL,
+        shift_end TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        twilio_sid TEXT,
+        error TEXT,
+        due_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX handoff_notices_key ON handoff_notices(rotation, tech_id, shift_start);
+    CREATE INDEX handoff_notices_due ON handoff_notices(state, due_at);
     """,
 }
 

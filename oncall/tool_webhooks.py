@@ -39,8 +39,8 @@ def parse_intake_config(
     if not isinstance(value, dict):
         raise ConfigError(path, "intake", "expected a table ([intake])")
     for key in value:
-        if key != "tools":
-            raise ConfigError(path, f"intake.{key}", "unknown key (allowed: tools)")
+        if key not in ("tools", "email"):  # [intake.email] is read by oncall.email_settings
+            raise ConfigError(path, f"intake.{key}", "unknown key (allowed: tools, email)")
     tools = value.get("tools", {})
     if not isinstance(tools, dict):
         raise ConfigError(path, "intake.tools", "expected a table ([intake.tools])")

@@ -22,6 +22,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from oncall.adapters import ADAPTERS, TOOLS, Adapter
 from oncall.engine import Engine
+from oncall.feed_routes import feed_routes
+from oncall.heartbeat_watch import UnknownCheck
 from oncall.intake import AlertError, parse_generic
 from oncall.tool_intake import ToolIntake
 from oncall.voice_routes import voice_routes
@@ -100,6 +102,23 @@ def create_app(engine: Engine) -> Starlette:
             },
             status_code=202,
         )
+
+    async def heartbeat(request: Request) -> Response:
+        """A job checking in: `POST /heartbeat/<client>/<check>` with the client's secret."""
+        client, check = request.path_params["client"], request.path_params["check"]
+        sop = engine.catalog.sops.get(client)
+        if sop is None:
+            return _error(404, f"unknown client {client!r}")
+        if not _presents(request, sop.alert_secret):
+            log.warning("heartbeat.unauthorised", client=client, remote=_remote(request))
+            return _error(
+                401, "missing or wrong client secret (Authorization: Bearer <secret>, or ?token=)"
+            )
+        try:
+            answer = engine.heartbeats.check_in(client, check)
+        except UnknownCheck as exc:
+            return _error(404, str(exc))
+        return JSONResponse(answer)
 
     tool_intake = ToolIntake(engine)
 
@@ -203,9 +222,11 @@ def create_app(engine: Engine) -> Starlette:
             Route("/alerts/{client}", alerts, methods=["POST"]),
             Route("/alerts/tool/{tool}", tool_alerts, methods=["POST"]),
             Route("/alerts/{client}/{tool}", client_tool_alerts, methods=["POST"]),
+            Route("/heartbeat/{client}/{check}", heartbeat, methods=["POST"]),
             Route("/twilio/sms", twilio_webhook(sms), methods=["POST"]),
             Route("/twilio/status", twilio_webhook(status), methods=["POST"]),
             *voice_routes(engine, twilio_webhook),
+            *feed_routes(engine),
         ],
     )
 

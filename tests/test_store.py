@@ -462,3 +462,53 @@ def test_a_version_3_database_gains_sms_bundles(tmp_path) -> None:
         assert store.schema_version() == SCHEMA_VERSION
         columns = {r["name"] for r in store.all("SELECT name FROM pragma_table_info('pages')")}
         assert "bundle_id" in columns
+
+
+def test_a_version_5_database_gains_heartbeats_and_maintenance_keeping_its_data(tmp_path) -> None:
+    from oncall.store import _MIGRATIONS, _split_sql
+
+    path = tmp_path / "v5.db"
+    conn = sqlite3.connect(path)
+    for version in range(1, 6):
+        for statement in _split_sql(_MIGRATIONS[version]):
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO timers (kind, incident_id, due_at) VALUES ('step_timeout', 1, ?)",
+        (utcnow_text(T0),),
+    )
+    conn.execute("PRAGMA user_version=5")
+    conn.commit()
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert [t["kind"] for t in store.pending_timers()] == ["step_timeout"]
+        with store.transaction():
+            store.insert(
+                "heartbeats",
+                {
+                    "client": "acme",
+                    "name": "backup",
+                    "schedule": "daily by 03:00, grace 30m",
+                    "watched_since": utcnow_text(T0),
+                    "expected_at": utcnow_text(T0),
+                    "due_at": utcnow_text(T0),
+                },
+            )
+            store.insert(
+                "maintenance",
+                {
+                    "client": "acme",
+                    "starts_at": utcnow_text(T0),
+                    "ends_at": utcnow_text(T0 + timedelta(hours=2)),
+                    "reason": "patch night",
+                    "started_by": "alice",
+                },
+            )
+        # One row per check and client.
+        with pytest.raises(sqlite3.IntegrityError), store.transaction():
+            store.conn.execute(
+                "INSERT INTO heartbeats (client, name, schedule, watched_since, expected_at,"
+                " due_at) SELECT client, name, schedule, watched_since, expected_at, due_at"
+                " FROM heartbeats"
+            )
+        assert store.one("SELECT reason FROM maintenance") == {"reason": "patch night"}

@@ -73,7 +73,11 @@ def test_a_missing_secret_is_a_placeholder_in_sandbox_mode(tmp_path: Path) -> No
         ('[intake.tools]\nkaseya = "x"\n', "intake.tools.kaseya", "unknown tool (tools: "),
         ("[intake.tools]\ndatto = 12\n", "intake.tools.datto", "expected 'env:NAME'"),
         ('[intake.tools]\ndatto = "vault:datto"\n', "intake.tools.datto", "unknown secret source"),
-        ('[intake]\nsmtp = "127.0.0.1:2525"\n', "intake.smtp", "unknown key (allowed: tools)"),
+        (
+            '[intake]\nsmtp = "127.0.0.1:2525"\n',
+            "intake.smtp",
+            "unknown key (allowed: tools, email)",
+        ),
         ('[intake]\ntools = "ninjaone"\n', "intake.tools", "expected a table"),
         ('intake = "ninjaone"\n', "intake", "expected a table"),
     ],
