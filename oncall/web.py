@@ -120,6 +120,24 @@ def create_app(engine: Engine) -> Starlette:
             return _error(404, str(exc))
         return JSONResponse(answer)
 
+    async def heartbeat_by_secret(request: Request) -> Response:
+        """`POST /heartbeat/<check>`: the client is the one whose secret the job presents."""
+        check = request.path_params["check"]
+        # Compare against every client's secret (no early exit), so timing tells nothing.
+        owners = [
+            sop for sop in engine.catalog.sops.values() if _presents(request, sop.alert_secret)
+        ]
+        if not owners:
+            log.warning("heartbeat.unauthorised", check=check, remote=_remote(request))
+            return _error(
+                401, "missing or unknown client secret (Authorization: Bearer <secret>, or ?token=)"
+            )
+        try:
+            answer = engine.heartbeats.check_in(owners[0].id, check)
+        except UnknownCheck as exc:
+            return _error(404, str(exc))
+        return JSONResponse(answer)
+
     tool_intake = ToolIntake(engine)
 
     async def tool_alerts(request: Request) -> Response:
@@ -223,6 +241,7 @@ def create_app(engine: Engine) -> Starlette:
             Route("/alerts/tool/{tool}", tool_alerts, methods=["POST"]),
             Route("/alerts/{client}/{tool}", client_tool_alerts, methods=["POST"]),
             Route("/heartbeat/{client}/{check}", heartbeat, methods=["POST"]),
+            Route("/heartbeat/{check}", heartbeat_by_secret, methods=["POST"]),
             Route("/twilio/sms", twilio_webhook(sms), methods=["POST"]),
             Route("/twilio/status", twilio_webhook(status), methods=["POST"]),
             *voice_routes(engine, twilio_webhook),

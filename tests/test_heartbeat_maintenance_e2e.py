@@ -201,3 +201,15 @@ def test_the_running_daemon_fires_a_missed_deadline(tmp_path) -> None:
         assert json.loads(alert["decision"])["action"] == "queue"
         (following,) = h.query("SELECT * FROM timers WHERE kind = 'heartbeat' AND done_at IS NULL")
         assert following["due_at"] == "2026-11-29T09:30:00.000000Z"
+
+
+def test_a_check_in_can_name_only_the_check_the_secret_says_which_client(config) -> None:
+    with Harness(config) as h:
+        assert check_in(h, "backup")[0] == 401
+        assert check_in(h, "backup", headers={"Authorization": "Bearer nope"})[0] == 401
+        status, body = check_in(h, "restore", params={"token": SECRET})
+        assert status == 404 and "checks: backup" in body["error"]
+        status, body = check_in(h, "backup", headers={"Authorization": f"Bearer {SECRET}"})
+        assert status == 200 and body["late"] is False
+        rows = h.query("SELECT client FROM events WHERE kind = 'heartbeat.checkin'")
+        assert rows == [{"client": "testco"}]
