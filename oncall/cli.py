@@ -120,7 +120,7 @@ def check(config_path: Path, at_text: str | None) -> None:
 @click.option("--at", "at_text", help="ISO 8601 instant (default: now).")
 @format_option
 def explain(config_path: Path, client: str, alert_file: Any, at_text: str | None, fmt: str) -> None:
-    """Show what the daemon would decide for an alert, and why (touches no database)."""
+    """Show what the daemon would decide for an alert, and why (records nothing; reads maintenance windows)."""
     catalog = _catalog(config_path)
     sop = catalog.sops.get(client)
     if sop is None:
