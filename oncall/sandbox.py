@@ -291,19 +291,25 @@ class SandboxPeer(SandboxControls):
             self._check_auth(request)
         except TwilioApiError as err:
             return err.response()
-        query = request.query_params
         with self._cond:
             records = list(reversed(self.messages))
+        return self._list_page(request, "messages", records)
+
+    def _list_page(
+        self, request: Request, key: str, records: list[MessageRecord] | list[CallRecord]
+    ) -> Response:
+        """One page of a Twilio list resource, newest first, filtered by To/From."""
+        query = request.query_params
         if query.get("To"):
-            records = [m for m in records if m.to == query["To"]]
+            records = [r for r in records if r.to == query["To"]]
         if query.get("From"):
-            records = [m for m in records if m.from_ == query["From"]]
+            records = [r for r in records if r.from_ == query["From"]]
         size = int(query["PageSize"]) if query.get("PageSize", "").isdigit() else 50
         page = records[:size]
         uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return JSONResponse(
             {
-                "messages": [m.resource(self.account_sid) for m in page],
+                key: [r.resource(self.account_sid) for r in page],
                 "end": max(0, len(page) - 1),
                 "first_page_uri": uri,
                 "next_page_uri": None,
@@ -365,30 +371,9 @@ class SandboxPeer(SandboxControls):
             self._check_auth(request)
         except TwilioApiError as err:
             return err.response()
-        query = request.query_params
         with self._cond:
-            records = list(reversed(self.calls))
-        records = [c for c in records if c.direction == "outbound-api"]
-        if query.get("To"):
-            records = [c for c in records if c.to == query["To"]]
-        if query.get("From"):
-            records = [c for c in records if c.from_ == query["From"]]
-        size = int(query["PageSize"]) if query.get("PageSize", "").isdigit() else 50
-        page = records[:size]
-        uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return JSONResponse(
-            {
-                "calls": [c.resource(self.account_sid) for c in page],
-                "end": max(0, len(page) - 1),
-                "first_page_uri": uri,
-                "next_page_uri": None,
-                "page": 0,
-                "page_size": size,
-                "previous_page_uri": None,
-                "start": 0,
-                "uri": uri,
-            }
-        )
+            records = [c for c in reversed(self.calls) if c.direction == "outbound-api"]
+        return self._list_page(request, "calls", records)
 
     async def _fetch_call(self, request: Request) -> Response:
         try:
