@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,69 +21,13 @@ import time
 from pathlib import Path
 
 import httpx
+from benchkit import free_port, percentile, start_daemon, write_config
 
 from oncall.sandbox import SandboxPeer
 from oncall.sandbox_records import MessageRecord
 from oncall.serving import ServerThread
 
-REPO = Path(__file__).resolve().parent.parent
 SID, TOKEN, SECRET = "AC" + "b" * 32, "bench-token", "bench-secret"
-
-SOP = """+++
-client = "benchco"
-name = "BenchCo"
-timezone = "America/Chicago"
-alert_secret = "env:ONCALL_BENCH_SECRET"
-
-[support_window]   # empty: always after hours
-
-[[emergency]]
-id = "critical"
-priority = "P1"
-label = "anything critical"
-min_severity = "critical"
-
-[escalation]
-final_contacts = ["owner"]
-[[escalation.steps]]
-rotation = "primary"
-ack_timeout = "30m"
-+++
-# BenchCo
-"""
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def write_config(workdir: Path, port: int, peer_url: str) -> Path:
-    (workdir / "sops").mkdir()
-    (workdir / "sops" / "benchco.md").write_text(SOP)
-    text = (REPO / "config.example.toml").read_text()
-    replacements = {
-        'listen = "127.0.0.1:8787"': f'listen = "127.0.0.1:{port}"',
-        'public_url = "http://127.0.0.1:8787"': f'public_url = "http://127.0.0.1:{port}"',
-        'database = "var/oncall.db"': f'database = "{workdir / "bench.db"}"',
-        'rotations_dir = "rotations"': f'rotations_dir = "{REPO / "rotations"}"',
-        'mode = "sandbox"': f'mode = "live"\napi_base_url = "{peer_url}"',
-        # Every alert here is a distinct emergency to page: no storm grouping, no budget.
-        "[defaults]\n": "[defaults]\ngroup_window = 0\ntech_pages_per_hour = 0\n",
-    }
-    for old, new in replacements.items():
-        text = text.replace(old, new)
-    path = workdir / "config.toml"
-    path.write_text(text)
-    return path
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 async def send_alerts(port: int, count: int, rate: float, sent_at: dict[str, float]) -> list[float]:
@@ -139,41 +81,16 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="oncall-bench-"))
     port = free_port()
     with ServerThread(peer.app) as peer_server:
-        config = write_config(workdir, port, peer_server.url)
-        env = dict(
-            os.environ, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN, ONCALL_BENCH_SECRET=SECRET
+        # Every alert here is a distinct emergency to page: no storm grouping, no budget.
+        config = write_config(
+            workdir,
+            port,
+            peer_server.url,
+            ["benchco"],
+            "group_window = 0\ntech_pages_per_hour = 0\n",
         )
-        log = (workdir / "daemon.log").open("wb")
-        daemon = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "oncall.cli",
-                "run",
-                "--config",
-                str(config),
-                "--log-level",
-                "warning",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        daemon = start_daemon(config, port, SID, TOKEN, SECRET, workdir / "daemon.log")
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if (
-                        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code
-                        == 200
-                    ):
-                        break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or daemon.poll() is not None:
-                        raise SystemExit(
-                            "daemon did not start: " + (workdir / "daemon.log").read_text()
-                        ) from None
-                    time.sleep(0.1)
             sent_at: dict[str, float] = {}
             response_times = asyncio.run(send_alerts(port, args.alerts, args.rate, sent_at))
             wait_until = time.monotonic() + 10
@@ -182,7 +99,6 @@ def main() -> None:
         finally:
             daemon.terminate()
             daemon.wait(15)
-            log.close()
     latencies = [(arrived[t] - sent_at[t]) * 1000 for t in sent_at if t in arrived]
     missing = args.alerts - len(latencies)
     print(

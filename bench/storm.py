@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,41 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import httpx
+from benchkit import free_port, percentile, start_daemon, write_config
 
 from oncall.sandbox import SandboxPeer
 from oncall.sandbox_records import MessageRecord
 from oncall.serving import ServerThread
 
-REPO = Path(__file__).resolve().parent.parent
 SID, TOKEN, SECRET = "AC" + "c" * 32, "storm-token", "storm-secret"
 BUDGET = 20  # tech_pages_per_hour in the bench config
 STORM_CLIENT = "storm-site"
 SPREAD_CLIENTS = 50
 CONNECTIONS = 100  # concurrent POSTs at most, like a fleet of RMM agents behind a proxy
-
-SOP = """+++
-client = "{client}"
-name = "{client}"
-timezone = "America/Chicago"
-alert_secret = "env:ONCALL_BENCH_SECRET"
-
-[support_window]   # empty: always after hours, so every critical alert is an emergency
-
-[[emergency]]
-id = "critical"
-priority = "P1"
-label = "anything critical"
-min_severity = "critical"
-
-[escalation]
-final_contacts = ["owner"]
-[[escalation.steps]]
-rotation = "primary"
-ack_timeout = "30m"
-+++
-# {client}
-"""
 
 
 @dataclass
@@ -78,37 +52,8 @@ class Results:
     latencies: list[float] = field(default_factory=list)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def spread_clients() -> list[str]:
     return [f"client-{n:02d}" for n in range(1, SPREAD_CLIENTS + 1)]
-
-
-def write_config(workdir: Path, port: int, peer_url: str) -> Path:
-    (workdir / "sops").mkdir()
-    for client in [STORM_CLIENT, *spread_clients()]:
-        (workdir / "sops" / f"{client}.md").write_text(SOP.format(client=client))
-    text = (REPO / "config.example.toml").read_text()
-    replacements = {
-        'listen = "127.0.0.1:8787"': f'listen = "127.0.0.1:{port}"',
-        'public_url = "http://127.0.0.1:8787"': f'public_url = "http://127.0.0.1:{port}"',
-        'database = "var/oncall.db"': f'database = "{workdir / "storm.db"}"',
-        'rotations_dir = "rotations"': f'rotations_dir = "{REPO / "rotations"}"',
-        'mode = "sandbox"': f'mode = "live"\napi_base_url = "{peer_url}"',
-        "[defaults]\n": f'[defaults]\ngroup_window = "3m"\ntech_pages_per_hour = {BUDGET}\n',
-    }
-    for old, new in replacements.items():
-        assert old in text, f"config.example.toml changed: {old!r} not found"
-        text = text.replace(old, new)
-    path = workdir / "config.toml"
-    path.write_text(text)
-    return path
 
 
 def schedule(scale: float, seconds: float) -> list[tuple[float, str, int]]:
@@ -119,11 +64,6 @@ def schedule(scale: float, seconds: float) -> list[tuple[float, str, int]]:
     plan = [(i * seconds / storm, STORM_CLIENT, i) for i in range(storm)]
     plan += [(i * seconds / spread, clients[i % SPREAD_CLIENTS], i) for i in range(spread)]
     return sorted(plan)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -175,19 +115,6 @@ async def post_storm(port: int, plan: list[tuple[float, str, int]], results: Res
         await asyncio.gather(*tasks)
 
 
-def wait_healthy(port: int, daemon: subprocess.Popen[bytes], logfile: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or daemon.poll() is not None:
-            raise SystemExit("daemon did not start: " + logfile.read_text())
-        time.sleep(0.1)
-
-
 def read_database(path: Path) -> tuple[Counter[str], Counter[str], Counter[str]]:
     """(alert rows per client, incidents per client, page rows per tech that went out)."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -236,31 +163,25 @@ def main() -> None:
     port = free_port()
     results = Results()
     with ServerThread(peer.app) as peer_server:
-        config = write_config(workdir, port, peer_server.url)
-        env = dict(
-            os.environ, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN, ONCALL_BENCH_SECRET=SECRET
+        config = write_config(
+            workdir,
+            port,
+            peer_server.url,
+            [STORM_CLIENT, *spread_clients()],
+            f'group_window = "3m"\ntech_pages_per_hour = {BUDGET}\n',
         )
-        logfile = workdir / "daemon.log"
-        with logfile.open("wb") as log:
-            daemon = subprocess.Popen(
-                [sys.executable, "-m", "oncall.cli", "run", "--config", str(config)]
-                + ["--log-level", "warning"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-            try:
-                wait_healthy(port, daemon, logfile)
-                began = time.monotonic()
-                asyncio.run(post_storm(port, plan, results))
-                took = time.monotonic() - began
-                time.sleep(2)  # let the last pages reach the peer
-                rss = peak_rss_mb(daemon.pid)
-            finally:
-                daemon.terminate()
-                daemon.wait(30)
+        daemon = start_daemon(config, port, SID, TOKEN, SECRET, workdir / "daemon.log")
+        try:
+            began = time.monotonic()
+            asyncio.run(post_storm(port, plan, results))
+            took = time.monotonic() - began
+            time.sleep(2)  # let the last pages reach the peer
+            rss = peak_rss_mb(daemon.pid)
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
         calls = len(peer.calls)
-    alerts, incidents, pages = read_database(workdir / "storm.db")
+    alerts, incidents, pages = read_database(workdir / "bench.db")
     shutil.rmtree(workdir, ignore_errors=True)
 
     total = sum(results.sent.values())
