@@ -19,6 +19,7 @@ import click
 from oncall.catalog import Catalog, check_all
 from oncall.classify import classify
 from oncall.cli_maintenance import heartbeats_command, maintenance_at, maintenance_command
+from oncall.cli_ops import doctor, prune_command
 from oncall.cli_rotations import (
     coverage_check,
     feed_url_command,
@@ -354,6 +355,8 @@ main.add_command(gaps_command)
 main.add_command(maintenance_command)
 main.add_command(heartbeats_command)
 main.add_command(feed_url_command)
+main.add_command(doctor)
+main.add_command(prune_command)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,12 @@ from oncall.email_intake import EmailListener, start_email_intake
 from oncall.engine import Engine
 from oncall.errors import ConfigError
 from oncall.handoff_sender import HandoffSender
+from oncall.metrics import note_reload
 from oncall.notify import Notifier
 from oncall.sandbox import SandboxPeer
 from oncall.serving import RunningServer, start_server
 from oncall.store import Store
+from oncall.systemd_notify import SystemdNotifier
 from oncall.web import create_app
 
 log = structlog.get_logger(__name__)
@@ -60,6 +62,9 @@ class Daemon:
         self.engine: Engine | None = None
         self.store: Store | None = None
         self.notifier: Notifier | None = None
+        self.systemd = SystemdNotifier(self.env)  # sd_notify; a no-op outside systemd
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self._ready = False  # READY=1 sent: reloads may tell systemd about themselves
 
     @property
     def url(self) -> str:
@@ -68,6 +73,7 @@ class Daemon:
 
     async def start(self) -> None:
         config = self.catalog.config
+        self.systemd.status("starting: opening the database")
         self.store = Store(config.database, durable=self.durable)
         api_base = config.twilio.api_base_url
         if config.twilio.mode == "sandbox" and api_base is None:
@@ -108,9 +114,24 @@ class Daemon:
             clients=sorted(self.catalog.sops),
             rotations=sorted(self.catalog.rotations),
         )
+        # Only now (database open, timers re-armed, HTTP listening) is the pager ready.
+        self._ready = True
+        self.systemd.ready(self._status_line())
+        self._watchdog_task = asyncio.get_running_loop().create_task(self.systemd.run_watchdog())
+
+    def _status_line(self) -> str:
+        return (
+            f"serving on {self._http.url if self._http else '?'} "
+            f"(clients: {len(self.catalog.sops)}, rotations: {len(self.catalog.rotations)})"
+        )
 
     async def stop(self) -> None:
         """Finish in-flight requests, let running timers finish, close everything."""
+        self.systemd.stopping("stopping: finishing in-flight requests")
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog_task
         if self._upkeep_task is not None:
             self._upkeep_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -138,12 +159,24 @@ class Daemon:
         log.info("daemon.stopped")
 
     def reload(self) -> bool:
-        """Re-read config, rotations and SOPs; keep the last good ones if anything is wrong."""
+        """Re-read config, rotations and SOPs; keep the last good ones if anything is wrong.
+
+        This is the SIGHUP (`systemctl reload`) path, so systemd hears RELOADING=1 first and
+        READY=1 after, whether the new files were taken or the last good ones kept."""
+        # A SIGHUP during start must not announce READY=1 before start() does.
+        ready = self._ready
+        if ready:
+            self.systemd.reloading("reloading configuration")
         try:
             fresh = self._load_fresh()
         except ConfigError as exc:
-            return self._reload_failed(exc)
+            ok = self._reload_failed(exc)
+            if ready:
+                self.systemd.ready("reload failed, kept the last good configuration: " + str(exc))
+            return ok
         self._apply(fresh)
+        if ready:
+            self.systemd.ready(self._status_line())
         return True
 
     async def reload_in_background(self) -> bool:
@@ -166,9 +199,13 @@ class Daemon:
 
     def _reload_failed(self, exc: ConfigError) -> bool:
         log.error("reload.failed", error=str(exc), kept="last good configuration")
+        if self.engine is not None:
+            note_reload(self.engine, False, self.clock.now())
         return False
 
     def _apply(self, fresh: Catalog) -> None:
+        if self.engine is not None:
+            note_reload(self.engine, True, self.clock.now())
         old = self.catalog.config
         # Where the daemon listens, which database it holds and how it talks to Twilio (the
         # REST client and the token webhooks are checked with) change only with a restart.

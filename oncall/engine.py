@@ -24,6 +24,7 @@ from oncall.escalation import Exhausted, Position, StepPlan
 from oncall.heartbeat_watch import HEARTBEAT, HeartbeatWatch
 from oncall.inbox import SmsInbox
 from oncall.intake import Alert
+from oncall.live_connect import LiveConnect
 from oncall.maintenance_windows import maintenance_decision, window_at
 from oncall.notify import Notifier
 from oncall.opt_outs import SmsOptOuts
@@ -66,6 +67,7 @@ class Engine:
         self.bundler = SmsBundler(self)
         self.voice = VoicePages(self)
         self.phone = PhoneCalls(self)
+        self.live = LiveConnect(self)
         self.heartbeats = HeartbeatWatch(self)
 
     # -- start-up ---------------------------------------------------------------------------

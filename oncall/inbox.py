@@ -7,7 +7,7 @@ is warned; START undoes it.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -16,9 +16,13 @@ from oncall import escalation
 from oncall.config import Tech
 from oncall.engine_part import EnginePart
 from oncall.replies import HELP_TEXT, Reply, parse_reply
+from oncall.rotations import shifts
 from oncall.store import utcnow_text
 
 log = structlog.get_logger(__name__)
+
+# WHO answers for the rotations a tech has a shift in within this long either side of now.
+WHO_WINDOW = timedelta(days=30)
 
 
 class SmsInbox(EnginePart):
@@ -31,6 +35,7 @@ class SmsInbox(EnginePart):
         phone = params.get("From", "")
         body = params.get("Body", "")
         timers: list[tuple[int, datetime]] = []
+        acked: list[int] = []  # incidents this SMS acknowledged (live connect offers them)
         with self.store.transaction():
             if self.store.one("SELECT 1 FROM inbound_sms WHERE message_sid = ?", (sid,)):
                 self.store.log(
@@ -101,9 +106,9 @@ class SmsInbox(EnginePart):
             elif reply.command == "unknown":
                 handled, answer = "unknown", "Not understood. " + HELP_TEXT
             elif reply.command == "who":
-                handled, answer = "who", self._who_text(now)
+                handled, answer = "who", self._who_text(tech, now)
             elif reply.command == "ack_all":
-                handled, answer, timers = self._ack_all(tech, now)
+                handled, answer, timers, acked = self._ack_all(tech, now)
             elif incident is None:
                 handled = "no_incident"
             elif not self._may_act(tech, incident):
@@ -119,6 +124,7 @@ class SmsInbox(EnginePart):
                 )
             elif reply.command == "ack":
                 handled, answer, timers = self.engine.acknowledge(incident, tech.id, now)
+                acked = [incident["id"]] if handled == "ack" else []
             elif reply.command == "esc":
                 handled, answer, timers = self.engine.escalate_now(incident, tech.id, now)
             else:
@@ -134,10 +140,16 @@ class SmsInbox(EnginePart):
                     to=phone,
                 )
         self.engine.arm(timers)
+        if tech is not None:
+            for number in acked:
+                self.engine.live.offer_by_call(number, tech, now)
         return answer
 
-    def _ack_all(self, tech: Tech, now: datetime) -> tuple[str, str, list[tuple[int, datetime]]]:
-        """Acknowledge every open incident this tech was paged for (or is a final contact of)."""
+    def _ack_all(
+        self, tech: Tech, now: datetime
+    ) -> tuple[str, str, list[tuple[int, datetime]], list[int]]:
+        """Acknowledge every open incident this tech was paged for (or is a final contact of);
+        also the numbers acknowledged."""
         rows = self.store.all(
             "SELECT DISTINCT i.* FROM incidents i JOIN pages p ON p.incident_id = i.id"
             " WHERE p.tech_id = ? AND p.kind != 'notice' AND i.state IN (?, ?) ORDER BY i.id",
@@ -152,7 +164,7 @@ class SmsInbox(EnginePart):
                     acked.append(incident["id"])
                     timers += more
         if not acked:
-            return "ack_all", "You have no open pages to acknowledge.", timers
+            return "ack_all", "You have no open pages to acknowledge.", timers, acked
         numbers = ", ".join(f"#{number}" for number in acked)
         plural = "s" if len(acked) > 1 else ""
         return (
@@ -160,6 +172,7 @@ class SmsInbox(EnginePart):
             f"Acknowledged {len(acked)} incident{plural}: {numbers}. You own them; "
             "RES <n> when each is resolved.",
             timers,
+            acked,
         )
 
     def _target(self, tech: Tech, reply: Reply) -> tuple[dict[str, Any] | None, str | None]:
@@ -180,9 +193,23 @@ class SmsInbox(EnginePart):
         paged = {page["tech_id"] for page in self.store.pages_for(incident["id"])}
         return escalation.may_act(tech.id, paged, sop.escalation.final_contacts if sop else ())
 
-    def _who_text(self, now: datetime) -> str:
+    def _who_text(self, tech: Tech, now: datetime) -> str:
+        """Who is on call now in the rotations this tech works (all of them if none)."""
+        names = self._rotations_of(tech, now) or sorted(self.catalog.rotations)
         parts = []
-        for name in sorted(self.catalog.rotations):
+        for name in names:
             people = ", ".join(t.name for t in self.catalog.on_call(name, now)) or "nobody"
             parts.append(f"{name}: {people}")
         return "On call now: " + "; ".join(parts)
+
+    def _rotations_of(self, tech: Tech, now: datetime) -> list[str]:
+        """Rotations with a shift naming this tech in the last or next WHO_WINDOW."""
+        start, end = now - WHO_WINDOW, now + WHO_WINDOW
+        return [
+            name
+            for name, rotation in sorted(self.catalog.rotations.items())
+            if any(
+                tech.id in shift.tech_ids
+                for shift in shifts(rotation, self.catalog.techs, start, end)
+            )
+        ]

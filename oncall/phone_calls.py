@@ -239,5 +239,7 @@ class PhoneCalls(PhoneStep):
             sop,
             incident_id=incident_id,
         )
+        if sop.phone_line.live_connect and not acked:
+            return self.engine.live.hold(call["call_sid"], incident_id, joined, now)
         words = phone_prompts.paging_words(sop.phone_line.callback_within, joined, acked)
         return phone_prompts.goodbye(words)

@@ -3,6 +3,8 @@
     [phone_line]
     unknown_callers = "voicemail"   # or "page": an unidentified caller's voicemail pages this chain
     callback_within = "15m"         # what a caller with an emergency is told to expect
+    live_connect = true             # hold an emergency caller for the tech who acknowledges
+    hold_limit = "5m"               # the longest a caller holds before "expect a call back"
 
 Also checks that the client's phone menu fits a keypad: keys 1 to 8 for the emergencies whose
 `phone_menu` is true, 9 for anything else.
@@ -23,7 +25,7 @@ from oncall.front_matter import as_table, check_keys
 
 UNKNOWN_CALLER_POLICIES = ("voicemail", "page")
 MENU_KEYS = 8  # keys 1..8 choose an emergency; 9 is "anything else"
-_KEYS = frozenset({"unknown_callers", "callback_within"})
+_KEYS = frozenset({"unknown_callers", "callback_within", "live_connect", "hold_limit"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class PhoneLine:
     unknown_callers: str = "voicemail"
     # A caller who chose an emergency hears "expect a call back within 15 minutes".
     callback_within: timedelta = timedelta(minutes=15)
+    # True: a caller with an emergency holds (for at most hold_limit) and the tech who
+    # acknowledges is offered "press 1 to be connected to the caller" (oncall.live_connect).
+    live_connect: bool = False
+    hold_limit: timedelta = timedelta(minutes=5)
 
     @property
     def pages_unknown_callers(self) -> bool:
@@ -67,7 +73,19 @@ def parse_phone_line(value: Any, path: Path, emergencies: Sequence[EmergencyRule
         if "callback_within" in table
         else PhoneLine.callback_within
     )
-    return PhoneLine(unknown_callers=unknown, callback_within=callback)
+    live = table.get("live_connect", False)
+    if not isinstance(live, bool):
+        raise ConfigError(path, "phone_line.live_connect", f"expected true or false, got {live!r}")
+    hold = (
+        parse_duration(table["hold_limit"], path, "phone_line.hold_limit")
+        if "hold_limit" in table
+        else PhoneLine.hold_limit
+    )
+    if hold <= timedelta(0):
+        raise ConfigError(path, "phone_line.hold_limit", "must be longer than 0 seconds")
+    return PhoneLine(
+        unknown_callers=unknown, callback_within=callback, live_connect=live, hold_limit=hold
+    )
 
 
 class _ClientLine(Protocol):

@@ -53,6 +53,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from oncall.sandbox_account import SandboxAccount
 from oncall.sandbox_controls import SandboxControls
 from oncall.sandbox_records import CallRecord, MessageRecord
 from oncall.sandbox_resources import (
@@ -102,8 +103,11 @@ class SandboxPeer(SandboxControls):
         self._http_loop: asyncio.AbstractEventLoop | None = None
 
         base = f"/{API_VERSION}/Accounts/{{account_sid}}"
+        # What `oncall doctor` reads: the account, and the numbers it owns (`account.numbers`).
+        self.account = SandboxAccount(account_sid, self._check_auth)
         self.app = Starlette(
             routes=[
+                *self.account.routes(),
                 Route(f"{base}/Messages.json", self._create_message, methods=["POST"]),
                 Route(f"{base}/Messages.json", self._list_messages, methods=["GET"]),
                 Route(f"{base}/Messages/{{sid}}.json", self._fetch_message, methods=["GET"]),

@@ -9,7 +9,8 @@ for a voicemail, with answering-machine detection on) and fetches the call's Twi
 the peer posts the signed voice webhook to the given URL. Between requests a small TwiML
 interpreter runs the document: ``Say`` is heard (``said``), ``Gather``/``Record``/``Dial`` wait
 (``waiting``, ``action``), ``Redirect`` is followed, ``Hangup`` (or the end) completes the
-call and sends the final status callback. The same controls are loopback HTTP endpoints
+call and sends the final status callback. Queues (``Enqueue``, ``Dial``-``Queue``) are
+``oncall.sandbox_queues``. The same controls are loopback HTTP endpoints
 (``oncall.sandbox_controls``) for a person trying the product.
 """
 
@@ -179,10 +180,11 @@ class SandboxCalls(SandboxRecords):
         return record
 
     async def hang_up(self, sid: str) -> CallRecord:
-        """The person on the call hangs up now."""
+        """The person on the call hangs up now (a bridged partner's call goes on)."""
         record = self._find(sid)
         await self._wait_ringing(record)
         await self._finish(record, "completed")
+        await self._unbridge(record)
         return record
 
     async def place_inbound_call(
@@ -238,6 +240,8 @@ class SandboxCalls(SandboxRecords):
         for index, verb in enumerate(verbs):
             if verb.tag == "Say":
                 record.said.append((verb.text or "").strip())
+            elif await self._queue_verb(record, verb, verbs[index + 1 :], url):
+                return
             elif verb.tag in ("Gather", "Record", "Dial"):
                 if verb.tag == "Gather":
                     record.said.extend((c.text or "").strip() for c in verb if c.tag == "Say")
@@ -260,6 +264,15 @@ class SandboxCalls(SandboxRecords):
                 await self._finish(record, "completed" if verb.tag == "Hangup" else "busy")
                 return
         await self._finish(record, "completed")
+
+    async def _queue_verb(
+        self, record: CallRecord, verb: Element, rest: list[Element], url: str | None
+    ) -> bool:
+        """``Enqueue`` and ``Dial``-``Queue`` (``oncall.sandbox_queues``); True: the call waits."""
+        return False
+
+    async def _unbridge(self, record: CallRecord) -> None:
+        """A bridged call ended: the other side goes on (``oncall.sandbox_queues``)."""
 
     async def _continue(self, record: CallRecord) -> None:
         rest, url = record.rest, record.document_url

@@ -7,7 +7,7 @@ console uses to steer the fake Twilio over HTTP (no auth; loopback clients only)
     POST /_sandbox/calls/{sid}/{action}       answer {"answered_by"}, press {"digits"},
                                               no-input, message {"seconds"},
                                               dial {"status", "seconds"}, hang-up,
-                                              end {"status"}
+                                              end {"status"}, hold {"seconds"}
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from oncall.sandbox_calls import CallStateError, SandboxCalls
+from oncall.sandbox_calls import CallStateError
+from oncall.sandbox_queues import SandboxQueues
 from oncall.sandbox_records import CallRecord
 
 
-class SandboxControls(SandboxCalls):
+class SandboxControls(SandboxQueues):
     """The ``/_sandbox`` endpoints over the peer's records and simulated calls."""
 
     def control_routes(self) -> list[Route]:
@@ -103,6 +104,7 @@ class SandboxControls(SandboxCalls):
                 ),
                 "hang-up": lambda: self.hang_up(sid),
                 "end": lambda: self.end_unanswered(sid, str(data.get("status", "no-answer"))),
+                "hold": lambda: self.hold(sid, int(data.get("seconds", 60))),
             }
             if action not in controls:
                 return JSONResponse(

@@ -155,8 +155,9 @@ class CallRecord:
 
     ``status`` follows the simulated call (queued → ringing → in-progress → completed, or a
     failure); ``said`` is everything the call has said so far; ``waiting`` is where it waits
-    for the person on it ("gather", "record", "dial") with ``action`` the URL that gets the
-    answer; ``documents`` every TwiML document fetched.
+    for the person on it ("gather", "record", "dial", "queue" on hold, "bridged" once a
+    ``<Dial><Queue>`` took it) with ``action`` the URL that gets the answer; ``documents``
+    every TwiML document fetched.
     """
 
     sid: str
@@ -181,6 +182,9 @@ class CallRecord:
     document_url: str | None = None
     documents: list[str] = field(default_factory=list, repr=False)
     dialed: list[str] = field(default_factory=list)
+    queue: str | None = None  # the queue an <Enqueue> holds this call in
+    wait_url: str | None = None  # that queue's waitUrl
+    bridged_with: str | None = None  # the call a <Dial><Queue> joined this one to
     webhook_errors: list[str] = field(default_factory=list)
     status_history: list[str] = field(default_factory=list)
     answered_at: float | None = None
@@ -254,5 +258,7 @@ class CallRecord:
             "waiting": self.waiting,
             "action": self.action,
             "dialed": list(self.dialed),
+            "queue": self.queue,
+            "bridged_with": self.bridged_with,
             "webhook_errors": list(self.webhook_errors),
         }

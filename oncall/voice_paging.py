@@ -92,7 +92,7 @@ class VoicePages(EnginePart):
                 action=action,
             )
             if action in ("ack", "esc", "res"):
-                twiml, timers = self._act(action, page, incident, now)
+                twiml, timers = self._act(action, page, incident, sid, now)
             elif (next_round := voice_pages.next_round(action, round_)) is not None:
                 prefix = f"Sorry, {digits} is not an option. " if action == "invalid" else ""
                 twiml = voice_pages.page_twiml(
@@ -112,7 +112,7 @@ class VoicePages(EnginePart):
         return twiml
 
     def _act(
-        self, action: str, page: dict[str, Any], incident: dict[str, Any], now: datetime
+        self, action: str, page: dict[str, Any], incident: dict[str, Any], sid: str, now: datetime
     ) -> tuple[str, list[tuple[int, datetime]]]:
         tech_id = page["tech_id"]
         sop = self.catalog.sops.get(incident["client"])
@@ -132,6 +132,10 @@ class VoicePages(EnginePart):
         else:
             handled, answer, timers = self.engine.resolve(incident, tech_id, now, "by phone")
         speech = voice_pages.key_result_speech(handled, answer, incident["id"])
+        if handled == "ack":  # a caller holding for this incident is offered (live connect)
+            offer = self.engine.live.offer_on_page(incident, sid, speech, now)
+            if offer is not None:
+                return offer, timers
         return voice_pages.goodbye_twiml(speech), timers
 
     def _load(self, page_id: int) -> tuple[dict[str, Any], dict[str, Any], PageCall]:

@@ -13,6 +13,11 @@ bad input gets a 4xx with a reason, never a 500.
     POST /twilio/voice/status     the line's call status ("Call status changes")
     POST /twilio/voice/page       a voice page answered (?page=ID; AnsweredBy)
     POST /twilio/voice/page/key   the key a paged tech pressed (?page=ID&round=N)
+    POST /twilio/voice/hold       a holding caller's queue waitUrl (?incident=N; live connect)
+    POST /twilio/voice/held       the caller left the queue (?incident=N; QueueResult)
+    POST /twilio/voice/connect    the tech's key after the offer (?incident=N): 1 bridges
+    POST /twilio/voice/screen     the call to a tech who acked by SMS answered (?incident=N;
+                                  &status=1: its status callbacks)
 """
 
 from __future__ import annotations
@@ -82,7 +87,27 @@ def voice_routes(engine: Engine, signed: Signed) -> list[Route]:
         except UnknownPage as exc:
             return _error(404, str(exc))
 
-    phone = engine.phone
+    def live_step(step: Callable[[int, dict[str, str]], str]) -> Handler:
+        async def handler(request: Request, params: dict[str, str]) -> Response:
+            incident = _number(request, "incident")
+            if incident is None or not params.get("CallSid"):
+                return _error(400, "the incident query parameter and CallSid are required")
+            try:
+                return _twiml(step(incident, params))
+            except CallError as exc:
+                return _error(exc.status, exc.reason)
+
+        return handler
+
+    async def screen(request: Request, params: dict[str, str]) -> Response:
+        if request.query_params.get("status"):
+            if not params.get("CallSid"):
+                return _error(400, "CallSid is required")
+            engine.live.screen_status(params)
+            return Response(status_code=204)
+        return await live_step(engine.live.screen)(request, params)
+
+    phone, live = engine.phone, engine.live
     return [
         Route("/twilio/voice", signed(call_step(phone.incoming)), methods=["POST"]),
         Route("/twilio/voice/pin", signed(call_step(phone.pin)), methods=["POST"]),
@@ -92,4 +117,8 @@ def voice_routes(engine: Engine, signed: Signed) -> list[Route]:
         Route("/twilio/voice/status", signed(call_status), methods=["POST"]),
         Route("/twilio/voice/page", signed(page_answered), methods=["POST"]),
         Route("/twilio/voice/page/key", signed(page_key), methods=["POST"]),
+        Route("/twilio/voice/hold", signed(live_step(live.hold_prompt)), methods=["POST"]),
+        Route("/twilio/voice/held", signed(live_step(live.held)), methods=["POST"]),
+        Route("/twilio/voice/connect", signed(live_step(live.connect)), methods=["POST"]),
+        Route("/twilio/voice/screen", signed(screen), methods=["POST"]),
     ]

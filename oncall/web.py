@@ -25,6 +25,7 @@ from oncall.engine import Engine
 from oncall.feed_routes import feed_routes
 from oncall.heartbeat_watch import UnknownCheck
 from oncall.intake import AlertError, parse_generic
+from oncall.metrics import metrics_routes
 from oncall.tool_intake import ToolIntake
 from oncall.voice_routes import voice_routes
 
@@ -246,6 +247,7 @@ def create_app(engine: Engine) -> Starlette:
             Route("/twilio/status", twilio_webhook(status), methods=["POST"]),
             *voice_routes(engine, twilio_webhook),
             *feed_routes(engine),
+            *metrics_routes(engine),
         ],
     )
 

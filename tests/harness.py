@@ -396,6 +396,10 @@ class Call:
     def hang_up(self) -> Call:
         return self._act(self.h.peer.hang_up(self.record.sid))
 
+    def hold(self, seconds: int) -> Call:
+        """A caller in a queue has held this long: the queue's hold prompt plays again."""
+        return self._act(self.h.peer.hold(self.record.sid, seconds))
+
     def unanswered(self, status: str = "no-answer") -> Call:
         """The call never connects: no-answer, busy, failed or canceled."""
         return self._act(self.h.peer.end_unanswered(self.record.sid, status))

@@ -82,3 +82,16 @@ def test_the_running_daemon_picks_up_changed_calendars_and_keeps_the_last_good_o
         h.phone("dave").expect_sms("server down")
     [failed] = [entry for entry in logs if entry["event"] == "reload.failed"]
     assert "primary.ics" in failed["error"] and failed["kept"] == "last good configuration"
+
+
+def test_metrics_report_a_failed_reload(tmp_path) -> None:
+    config = write_config(tmp_path, ack="1s")
+    sop_file = tmp_path / "sops" / "testco.md"
+    with Harness(config) as h:
+        sop_file.write_text(sop_file.read_text().replace("[support_window]", "[support_window\n"))
+        assert h.call(h.daemon.reload) is False
+        text = h.http.get(f"{h.url}/metrics").text
+        assert "oncall_config_last_reload_success 0.0" in text
+        sop_file.write_text(sop_file.read_text().replace("[support_window\n", "[support_window]"))
+        assert h.call(h.daemon.reload) is True
+        assert "oncall_config_last_reload_success 1.0" in h.http.get(f"{h.url}/metrics").text

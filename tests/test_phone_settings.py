@@ -19,6 +19,11 @@ def test_phone_line_table(tmp_path) -> None:
     sop = load(write_sop(tmp_path, front))
     assert sop.phone_line.pages_unknown_callers
     assert sop.phone_line.callback_within == timedelta(minutes=20)
+    assert not sop.phone_line.live_connect  # off unless the SOP says so
+    front = MINIMAL + '\n[phone_line]\nlive_connect = true\nhold_limit = "90s"\n'
+    sop = load(write_sop(tmp_path, front))
+    assert sop.phone_line.live_connect
+    assert sop.phone_line.hold_limit == timedelta(seconds=90)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +32,9 @@ def test_phone_line_table(tmp_path) -> None:
         ('unknown_callers = "ring everyone"', "phone_line.unknown_callers"),
         ('callback_within = "later"', "phone_line.callback_within"),
         ('greeting = "hi"', "phone_line.greeting"),
+        ('live_connect = "yes"', "phone_line.live_connect"),
+        ('hold_limit = "soon"', "phone_line.hold_limit"),
+        ("hold_limit = 0", "phone_line.hold_limit"),
     ],
 )
 def test_bad_phone_line_keys_are_refused(tmp_path, table: str, where: str) -> None:

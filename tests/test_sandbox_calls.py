@@ -30,7 +30,14 @@ DOCUMENTS = {
     "/recorded": '<Response><Dial action="/dialed"><Number>+15550100000</Number></Dial></Response>',
     "/dialed": "<Response><Hangup/></Response>",
     "/broken": "oops",
+    "/enqueue": '<Response><Say>Hold</Say><Enqueue action="/left" waitUrl="/wait">q1</Enqueue>'
+    "</Response>",
+    "/left": "<Response><Say>Left</Say><Hangup/></Response>",
+    "/take": "<Response><Dial><Queue>q1</Queue></Dial><Say>Done</Say></Response>",
+    "/empty": "<Response><Dial><Queue>nobody</Queue></Dial><Say>Empty</Say></Response>",
 }
+WAIT = "<Response><Say>Still holding</Say><Pause length='5'/></Response>"
+LEAVE = "<Response><Leave/></Response>"
 
 
 @dataclass
@@ -50,6 +57,9 @@ class TwimlApp:
             return Response(status_code=204)
         if path == "/fails":
             return Response("no", status_code=500)
+        if path == "/wait":  # the queue's hold prompt: leave after a minute
+            document = LEAVE if int(form["QueueTime"]) >= 60 else WAIT
+            return Response(document, media_type="application/xml")
         return Response(DOCUMENTS[path], media_type="application/xml")
 
     def url(self, path: str) -> str:
@@ -226,5 +236,31 @@ def test_signatures_use_the_auth_token() -> None:
             assert not RequestValidator("other").validate(
                 request.url, request.params, request.signature
             )
+
+    run(scenario())
+
+
+def test_queued_callers_hold_leave_and_are_bridged_by_a_dial_queue() -> None:
+    async def scenario() -> None:
+        async with sandbox() as box, twiml_app() as app, httpx.AsyncClient() as http:
+            first = await box.peer.place_inbound_call(CALLER, TWILIO_NUMBER, app.url("/enqueue"))
+            assert first.waiting == "queue" and first.queue == "q1"
+            assert first.said == ["Hold", "Still holding"]
+            assert app.to("/wait")[0].params["QueueTime"] == "0" and app.to("/wait")[0].valid
+            second = await box.peer.place_inbound_call(ALICE, TWILIO_NUMBER, app.url("/enqueue"))
+            base = box.server.url + "/_sandbox/calls"
+            held = await http.post(f"{base}/{second.sid}/hold", json={"seconds": 60})
+            assert held.json()["status"] == "completed" and held.json()["said"][-1] == "Left"
+            assert app.to("/left")[0].params["QueueResult"] == "leave"
+            agent = await box.peer.place_inbound_call(ALICE, TWILIO_NUMBER, app.url("/take"))
+            assert agent.dialed == ["queue:q1"] and agent.waiting == "dial"
+            assert first.waiting == "bridged" and first.bridged_with == agent.sid
+            with pytest.raises(CallStateError):
+                await box.peer.hold(first.sid, 10)  # no longer in the queue
+            await box.peer.hang_up(agent.sid)
+            assert app.to("/left")[1].params["QueueResult"] == "bridged"
+            assert first.status == "completed" and first.said[-1] == "Left"
+            empty = await box.peer.place_inbound_call(ALICE, TWILIO_NUMBER, app.url("/empty"))
+            assert empty.said == ["Empty"] and empty.status == "completed"
 
     run(scenario())
