@@ -4,6 +4,7 @@ at a Twilio-compatible peer in the benchmark's own process, and `oncall run` as 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -98,11 +99,9 @@ def start_daemon(
         )
     deadline = time.monotonic() + 30
     while True:
-        try:
+        with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
                 return daemon
-        except httpx.HTTPError:
-            pass
         if time.monotonic() > deadline or daemon.poll() is not None:
             daemon.kill()
             raise SystemExit("daemon did not start: " + logfile.read_text())

@@ -37,7 +37,7 @@ DEMO_ALERT = {
 
 
 class DemoFailed(Exception):
-    pass
+    """A step of the scripted scenario did not happen; the message says which."""
 
 
 def _free_port() -> int:

@@ -7,6 +7,7 @@ works on). Whether a given instant is inside the window is `oncall.classify`'s j
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -247,8 +248,6 @@ def _date(value: Any, path: Path, key: str) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
     raise ConfigError(path, key, f"expected a date like 2026-12-24, got {value!r}")
