@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from oncall.deadman import DeadmanSettings, parse_deadman_settings
 from oncall.durations import parse_duration
 from oncall.email_settings import EmailIntakeSettings, parse_email_settings
 from oncall.errors import ConfigError
@@ -129,6 +130,8 @@ class Config:
     rotation_settings: RotationSettings = RotationSettings()
     # daemon.owner: the tech warned about problems with the paging itself (a tech's SMS opt-out)
     owner: str | None = None
+    # [selfcheck]: the dead-man heartbeat URL and interval (None: off)
+    deadman: DeadmanSettings | None = None
 
     def tech_by_phone(self, phone: str) -> Tech | None:
         for tech in self.techs.values():
@@ -304,7 +307,12 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(path, None, "file not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
-    _check_keys(data, {"daemon", "twilio", "defaults", "techs", "intake", "rotations"}, path, "")
+    _check_keys(
+        data,
+        {"daemon", "twilio", "defaults", "techs", "intake", "rotations", "selfcheck"},
+        path,
+        "",
+    )
     base = path.parent
     d = _table(data, "daemon", path)
     _check_keys(
@@ -398,4 +406,7 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
             data.get("intake", {}), path, env, sandbox=twilio.mode == "sandbox"
         ),
         intake_email=parse_email_settings(data.get("intake", {}).get("email"), path),
+        deadman=parse_deadman_settings(
+            data.get("selfcheck"), path, env, sandbox=twilio.mode == "sandbox"
+        ),
     )

@@ -18,6 +18,7 @@ from oncall.calendar_upkeep import CalendarUpkeep
 from oncall.catalog import Catalog, catalog_for
 from oncall.clock import Clock, SystemClock
 from oncall.config import load_config
+from oncall.deadman import Deadman
 from oncall.email_intake import EmailListener, start_email_intake
 from oncall.engine import Engine
 from oncall.errors import ConfigError
@@ -64,6 +65,8 @@ class Daemon:
         self.notifier: Notifier | None = None
         self.systemd = SystemdNotifier(self.env)  # sd_notify; a no-op outside systemd
         self._watchdog_task: asyncio.Task[None] | None = None
+        self.deadman = Deadman(lambda: self.catalog.config.deadman)
+        self._deadman_task: asyncio.Task[None] | None = None
         self._ready = False  # READY=1 sent: reloads may tell systemd about themselves
 
     @property
@@ -113,11 +116,14 @@ class Daemon:
             rearmed_timers=rearmed,
             clients=sorted(self.catalog.sops),
             rotations=sorted(self.catalog.rotations),
+            deadman=config.deadman.source if config.deadman else "off",
         )
         # Only now (database open, timers re-armed, HTTP listening) is the pager ready.
         self._ready = True
         self.systemd.ready(self._status_line())
         self._watchdog_task = asyncio.get_running_loop().create_task(self.systemd.run_watchdog())
+        # The dead-man heartbeat starts only once the pager is ready to page.
+        self._deadman_task = asyncio.get_running_loop().create_task(self.deadman.run())
 
     def _status_line(self) -> str:
         return (
@@ -128,6 +134,10 @@ class Daemon:
     async def stop(self) -> None:
         """Finish in-flight requests, let running timers finish, close everything."""
         self.systemd.stopping("stopping: finishing in-flight requests")
+        if self._deadman_task is not None:
+            self._deadman_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._deadman_task
         if self._watchdog_task is not None:
             self._watchdog_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

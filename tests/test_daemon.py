@@ -80,8 +80,13 @@ def test_the_running_daemon_picks_up_changed_calendars_and_keeps_the_last_good_o
         response = h.post_alert({"severity": "critical", "summary": "server down"})
         assert response.status_code == 202 and response.json()["decision"] == "page"
         h.phone("dave").expect_sms("server down")
-    [failed] = [entry for entry in logs if entry["event"] == "reload.failed"]
-    assert "primary.ics" in failed["error"] and failed["kept"] == "last good configuration"
+    # The watcher may also catch a save half-written (truncated, then written): more than one
+    # failed reload is fine, as long as each names the file and kept the last good one.
+    failed = [entry for entry in logs if entry["event"] == "reload.failed"]
+    assert failed
+    assert all(
+        "primary.ics" in e["error"] and e["kept"] == "last good configuration" for e in failed
+    )
 
 
 def test_metrics_report_a_failed_reload(tmp_path) -> None:
