@@ -619,7 +619,7 @@ def not_twiml_server() -> Iterator[str]:
             self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
-            pass
+            """Keep the test output quiet (http.server logs every request to stderr)."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
