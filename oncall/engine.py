@@ -8,7 +8,9 @@ deadline is never acted on twice and a CLI or SMS acknowledgment always wins.
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,6 +71,9 @@ class Engine:
         self.phone = PhoneCalls(self)
         self.live = LiveConnect(self)
         self.heartbeats = HeartbeatWatch(self)
+        # Other durable timer kinds (reminders, digests, …): kind → handler(timer row).
+        # A part registers its kind in its __init__; the handler re-reads state before acting.
+        self.timer_kinds: dict[str, Callable[[dict[str, Any]], Awaitable[None] | None]] = {}
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -453,6 +458,12 @@ class Engine:
             self._step_timeout(timer)
         elif timer["kind"] == HEARTBEAT:
             self.heartbeats.deadline_passed(timer)
+        elif (handler := self.timer_kinds.get(timer["kind"])) is not None:
+            outcome = handler(timer)
+            if inspect.isawaitable(outcome):
+                await outcome
+        else:
+            log.error("timer.unknown_kind", timer_id=timer_id, kind=timer["kind"])
 
     def _step_timeout(self, timer: dict[str, Any]) -> None:
         now = self.clock.now()
@@ -584,11 +595,14 @@ class Engine:
         return "res", f"Resolved #{number}.", []
 
     def _stop_paging(self, incident_id: int, now: datetime, why: str) -> None:
-        """Cancel the step deadline and every page not yet handed to Twilio (notices still go)."""
+        """Cancel the step deadline and every page not yet handed to Twilio (notices still go).
+
+        Only paging timers end here: an owner's reminders and the client's messages carry on."""
         pending = self.store.all(
             "SELECT t.id FROM timers t LEFT JOIN pages p ON t.kind = ? AND p.id = t.ref"
-            " WHERE t.incident_id = ? AND t.done_at IS NULL AND (t.kind != ? OR p.kind != 'notice')",
-            (SEND, incident_id, SEND),
+            " WHERE t.incident_id = ? AND t.done_at IS NULL AND t.kind IN (?, ?)"
+            " AND (t.kind != ? OR p.kind != 'notice')",
+            (SEND, incident_id, SEND, STEP_TIMEOUT, SEND),
         )
         for row in pending:
             self.store.finish_timer(row["id"], now, why)

@@ -3,7 +3,10 @@
 ACK 12 | 12A | ACK      acknowledge incident 12 (bare ACK: the latest page to this phone)
 ACK ALL                 acknowledge every open incident this phone was paged for
 ESC 12                  escalate incident 12 to the next step now
-RES 12 [note]           resolve incident 12
+RES 12 [note]           resolve incident 12 (the note goes into the client's closing message)
+TAKE 12                 take ownership of incident 12 (acknowledges it if nobody has)
+UPD 12 text             send the client an update on incident 12
+VENDOR 12 isp [ticket] [note]   record that the SOP's vendor `isp` is engaged / was chased
 WHO                     who is on call now
 HELP                    the list of commands
 STOP, START, ...        carrier opt-out keywords: recorded, never commands
@@ -19,6 +22,9 @@ _ACK = re.compile(r"^(?:ack|acknowledge|acknowledged)\s*#?\s*(\d+)?$", re.IGNORE
 _ACK_SHORT = re.compile(r"^#?(\d+)\s*a$", re.IGNORECASE)
 _ESC = re.compile(r"^(?:esc|escalate)\s*#?\s*(\d+)$", re.IGNORECASE)
 _RES = re.compile(r"^(?:res|resolve|resolved)\s*#?\s*(\d+)(?:\s+(.+))?$", re.IGNORECASE)
+_TAKE = re.compile(r"^(?:take|own)\s*#?\s*(\d+)$", re.IGNORECASE)
+_UPD = re.compile(r"^(?:upd|update)\s*#?\s*(\d+)(?:\s+(.+))?$", re.IGNORECASE)
+_VENDOR = re.compile(r"^(?:vendor|vnd)\s*#?\s*(\d+)(?:\s+(\S+)(?:\s+(.+))?)?$", re.IGNORECASE)
 _WHO = re.compile(r"^who$", re.IGNORECASE)
 _HELP = re.compile(r"^(?:help|info|\?)$", re.IGNORECASE)
 # Carrier keywords (Twilio's defaults): the carrier acts on these, so we only record them.
@@ -28,7 +34,8 @@ _QUOTES = "\"'“”‘’`"
 
 HELP_TEXT = (
     "oncall: ACK 12 (or 12A) acknowledge, ACK ALL all your pages, ESC 12 escalate, "
-    "RES 12 resolve, WHO on call now. Bare ACK acks your latest page."
+    "RES 12 note resolve, TAKE 12 own it, UPD 12 text update the client, "
+    "VENDOR 12 isp [ticket] vendor engaged, WHO on call now. Bare ACK acks your latest page."
 )
 
 
@@ -36,9 +43,11 @@ HELP_TEXT = (
 class Reply:
     """What a reply asks for. incident is None for bare ACK and commands without one."""
 
-    command: str  # ack | ack_all | esc | res | who | help | opt_out | opt_in | unknown
+    # ack | ack_all | esc | res | take | upd | vendor | who | help | opt_out | opt_in | unknown
+    command: str
     incident: int | None = None
-    note: str = ""
+    note: str = ""  # RES and VENDOR: the rest of the text; UPD: the update itself
+    vendor: str = ""  # VENDOR: the SOP's vendor id, as typed
 
 
 def _clean(body: str) -> str:
@@ -73,6 +82,14 @@ def parse_reply(body: str, opt_out_type: str | None = None) -> Reply:
         return Reply("esc", int(match.group(1)))
     if match := _RES.match(text):
         return Reply("res", int(match.group(1)), (match.group(2) or "").strip())
+    if match := _TAKE.match(text):
+        return Reply("take", int(match.group(1)))
+    if match := _UPD.match(text):
+        return Reply("upd", int(match.group(1)), (match.group(2) or "").strip())
+    if match := _VENDOR.match(text):
+        return Reply(
+            "vendor", int(match.group(1)), (match.group(3) or "").strip(), match.group(2) or ""
+        )
     if _WHO.match(text):
         return Reply("who")
     if _HELP.match(text):

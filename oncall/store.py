@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -239,6 +239,87 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE UNIQUE INDEX handoff_notices_key ON handoff_notices(rotation, tech_id, shift_start);
     CREATE INDEX handoff_notices_due ON handoff_notices(state, due_at);
+    """,
+    # Ownership and communication until the incident is stable (owner, client updates and
+    # the outbox that carries them, vendor contacts), the next-business-day queue and its
+    # morning digests, and test pages (incidents with test = 1, kept out of reports).
+    8: """
+    ALTER TABLE incidents ADD COLUMN owner TEXT;
+    UPDATE incidents SET owner = acked_by WHERE acked_by IS NOT NULL;
+    ALTER TABLE incidents ADD COLUMN test INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX incidents_owner ON incidents(owner);
+
+    CREATE TABLE client_updates (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL,
+        client TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        author TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        next_due_at TEXT
+    );
+    CREATE INDEX client_updates_incident ON client_updates(incident_id, created_at);
+
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER,
+        client TEXT,
+        purpose TEXT NOT NULL,
+        ref INTEGER,
+        to_name TEXT,
+        phone TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        twilio_sid TEXT,
+        twilio_status TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX outbox_ref ON outbox(purpose, ref);
+    CREATE INDEX outbox_incident ON outbox(incident_id);
+
+    CREATE TABLE vendor_contacts (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL,
+        client TEXT NOT NULL,
+        vendor TEXT NOT NULL,
+        ticket TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX vendor_contacts_incident ON vendor_contacts(incident_id, at);
+
+    CREATE TABLE queue (
+        id INTEGER PRIMARY KEY,
+        client TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ref INTEGER,
+        summary TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        digest_id INTEGER,
+        done_at TEXT,
+        done_by TEXT,
+        done_note TEXT
+    );
+    CREATE UNIQUE INDEX queue_ref ON queue(kind, ref) WHERE ref IS NOT NULL;
+    CREATE INDEX queue_open ON queue(done_at, client, due_at);
+
+    CREATE TABLE digests (
+        id INTEGER PRIMARY KEY,
+        client TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        sent_at TEXT,
+        items INTEGER NOT NULL DEFAULT 0,
+        email_state TEXT,
+        email_error TEXT
+    );
+    CREATE UNIQUE INDEX digests_client_due ON digests(client, due_at);
     """,
 }
 
