@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -32,6 +33,9 @@ from oncall.systemd_notify import SystemdNotifier
 from oncall.web import create_app
 
 log = structlog.get_logger(__name__)
+
+# How often the daemon looks for deadlines written by CLI commands (`oncall page --test`, …).
+ADOPT_EVERY = 2.0
 
 
 class Daemon:
@@ -67,6 +71,7 @@ class Daemon:
         self._watchdog_task: asyncio.Task[None] | None = None
         self.deadman = Deadman(lambda: self.catalog.config.deadman)
         self._deadman_task: asyncio.Task[None] | None = None
+        self._adopt_task: asyncio.Task[None] | None = None
         self._ready = False  # READY=1 sent: reloads may tell systemd about themselves
 
     @property
@@ -92,6 +97,7 @@ class Daemon:
         self.engine = Engine(self.catalog, self.store, self.notifier, self.clock)
         rearmed = self.engine.rearm()
         self._wheel_task = asyncio.get_running_loop().create_task(self.engine.wheel.run())
+        self._adopt_task = asyncio.get_running_loop().create_task(self._adopt_cli_timers())
         host, port = config.listen
         self._http = await start_server(create_app(self.engine), host, port)
         if config.intake_email is not None:
@@ -125,6 +131,16 @@ class Daemon:
         # The dead-man heartbeat starts only once the pager is ready to page.
         self._deadman_task = asyncio.get_running_loop().create_task(self.deadman.run())
 
+    async def _adopt_cli_timers(self) -> None:
+        """Pick up deadlines CLI commands wrote to the database (see Engine.adopt_timers)."""
+        assert self.engine is not None
+        while True:
+            await asyncio.sleep(ADOPT_EVERY)
+            try:
+                self.engine.adopt_timers()
+            except sqlite3.Error as exc:  # a locked or busy moment: try again next round
+                log.warning("timers.adopt_failed", error=str(exc))
+
     def _status_line(self) -> str:
         return (
             f"serving on {self._http.url if self._http else '?'} "
@@ -138,6 +154,10 @@ class Daemon:
             self._deadman_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._deadman_task
+        if self._adopt_task is not None:
+            self._adopt_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._adopt_task
         if self._watchdog_task is not None:
             self._watchdog_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -74,16 +74,38 @@ class Engine:
         # Other durable timer kinds (reminders, digests, …): kind → handler(timer row).
         # A part registers its kind in its __init__; the handler re-reads state before acting.
         self.timer_kinds: dict[str, Callable[[dict[str, Any]], Awaitable[None] | None]] = {}
+        self._adopted_upto = 0  # the highest timer id seen (see adopt_timers)
 
     # -- start-up ---------------------------------------------------------------------------
 
     def rearm(self) -> int:
         """Arm every pending deadline from SQLite; overdue ones fire at once."""
         self.heartbeats.sync()
+        top = self.store.one("SELECT COALESCE(MAX(id), 0) AS top FROM timers")
+        self._adopted_upto = top["top"] if top else 0
         rows = self.store.pending_timers()
         for row in rows:
             self.wheel.arm(row["id"], parse_ts(row["due_at"]))
         return len(rows)
+
+    def adopt_timers(self) -> int:
+        """Arm deadlines another process wrote (`oncall assign`, `oncall page --test`, …).
+
+        The daemon arms its own timers as it commits them; a CLI command cannot reach the
+        running wheel, so the daemon looks for new pending rows every few seconds."""
+        rows = self.store.all(
+            "SELECT id, due_at, done_at FROM timers WHERE id > ? ORDER BY id",
+            (self._adopted_upto,),
+        )
+        adopted = 0
+        for row in rows:
+            self._adopted_upto = max(self._adopted_upto, row["id"])
+            if row["done_at"] is None and not self.wheel.knows(row["id"]):
+                self.wheel.arm(row["id"], parse_ts(row["due_at"]))
+                adopted += 1
+        if adopted:
+            log.info("timers.adopted", count=adopted)
+        return adopted
 
     def arm(self, timers: list[tuple[int, datetime]]) -> None:
         for timer_id, due in timers:

@@ -46,6 +46,10 @@ class TimerWheel:
         heapq.heappush(self._heap, (due, next(self._order), timer_id))
         self._wake.set()
 
+    def knows(self, timer_id: int) -> bool:
+        """Armed and waiting, or firing right now."""
+        return timer_id in self._armed or timer_id in self._running
+
     def cancel(self, timer_id: int) -> None:
         self._armed.pop(timer_id, None)
 
