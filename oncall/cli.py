@@ -18,8 +18,12 @@ import click
 
 from oncall.catalog import Catalog, check_all
 from oncall.classify import classify
+from oncall.cli_incident import assign_command, vendor_command
 from oncall.cli_maintenance import heartbeats_command, maintenance_at, maintenance_command
 from oncall.cli_ops import doctor, prune_command
+from oncall.cli_page import page_command, test_pages_command
+from oncall.cli_queue import queue_command
+from oncall.cli_report import report_command, sop_explain
 from oncall.cli_rotations import (
     coverage_check,
     feed_url_command,
@@ -34,6 +38,7 @@ from oncall.cli_support import (
     format_option,
     parse_instant,
 )
+from oncall.cli_updates import update_command
 from oncall.clock import SystemClock
 from oncall.errors import ConfigError
 from oncall.escalation import START, Exhausted, plan_from
@@ -357,6 +362,14 @@ main.add_command(heartbeats_command)
 main.add_command(feed_url_command)
 main.add_command(doctor)
 main.add_command(prune_command)
+main.add_command(assign_command)
+main.add_command(vendor_command)
+main.add_command(queue_command)
+main.add_command(page_command)
+main.add_command(test_pages_command)
+main.add_command(report_command)
+sop.add_command(sop_explain)
+main.add_command(update_command)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from oncall.client_updates import check_templates
 from oncall.deadman import DeadmanSettings, parse_deadman_settings
+from oncall.digest import DigestSettings, parse_digest_settings
 from oncall.durations import parse_duration
 from oncall.email_settings import EmailIntakeSettings, parse_email_settings
 from oncall.errors import ConfigError
+from oncall.mailer import SmtpSettings, parse_smtp_settings
 from oncall.rotation_settings import RotationSettings, parse_rotation_settings
+from oncall.test_page_schedule import TestPageSettings, parse_test_page_settings
 from oncall.tool_webhooks import ToolWebhook, parse_intake_config
 
 SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
@@ -130,8 +134,18 @@ class Config:
     rotation_settings: RotationSettings = RotationSettings()
     # daemon.owner: the tech warned about problems with the paging itself (a tech's SMS opt-out)
     owner: str | None = None
+    # daemon.company: the MSP's name as its clients know it (client updates are signed with it)
+    company: str = "Your IT provider"
+    # [client_updates.templates]: the texts clients receive (first/update/closing overrides)
+    client_templates: Mapping[str, str] = field(default_factory=dict)
     # [selfcheck]: the dead-man heartbeat URL and interval (None: off)
     deadman: DeadmanSettings | None = None
+    # [smtp]: the mail server outgoing e-mail goes through (None: no e-mail)
+    smtp: SmtpSettings | None = None
+    # [digest]: where the next-business-day queue's morning digest goes
+    digest: DigestSettings = DigestSettings()
+    # [test_pages]: the weekly test page and its acknowledgment window
+    test_pages: TestPageSettings = TestPageSettings()
 
     def tech_by_phone(self, phone: str) -> Tech | None:
         for tech in self.techs.values():
@@ -297,6 +311,19 @@ def _load_techs(data: dict[str, Any], path: Path) -> dict[str, Tech]:
     return techs
 
 
+def _company(value: Any, path: Path) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(path, "daemon.company", f"expected the MSP's name, got {value!r}")
+    return value.strip()
+
+
+def _client_templates(value: Any, path: Path) -> dict[str, str]:
+    """`[client_updates.templates]`: the texts every client receives, unless its SOP says."""
+    table = _table({"client_updates": value}, "client_updates", path)
+    _check_keys(table, {"templates"}, path, "client_updates.")
+    return check_templates(table.get("templates", {}), path, "client_updates.templates")
+
+
 def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
     """Read and validate a config file; relative paths are relative to the file."""
     path = Path(path).resolve()
@@ -309,7 +336,7 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
     _check_keys(
         data,
-        {"daemon", "twilio", "defaults", "techs", "intake", "rotations", "selfcheck"},
+        {"daemon", "twilio", "defaults", "techs", "intake", "rotations", "selfcheck", "test_pages", "client_updates", "smtp", "digest"},
         path,
         "",
     )
@@ -326,6 +353,7 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
             "timezone",
             "service_desk",
             "owner",
+            "company",
         },
         path,
         "daemon.",
@@ -356,6 +384,7 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
     group_window = defaults.get("group_window", "3m")
     twilio = _load_twilio(data, path, base, env)
     techs = _load_techs(data, path)
+    smtp = parse_smtp_settings(data.get("smtp"), path, env, sandbox=twilio.mode == "sandbox")
     owner = d.get("owner")
     if owner is not None and (not isinstance(owner, str) or owner not in techs):
         raise ConfigError(
@@ -399,6 +428,8 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
         ),
         techs=techs,
         owner=owner,
+        company=_company(d.get("company", "Your IT provider"), path),
+        client_templates=_client_templates(data.get("client_updates", {}), path),
         rotation_settings=parse_rotation_settings(
             data.get("rotations"), path, env, sandbox=twilio.mode == "sandbox"
         ),
@@ -409,4 +440,7 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
         deadman=parse_deadman_settings(
             data.get("selfcheck"), path, env, sandbox=twilio.mode == "sandbox"
         ),
+        smtp=smtp,
+        digest=parse_digest_settings(data.get("digest"), path, smtp is not None),
+        test_pages=parse_test_page_settings(data.get("test_pages"), path, techs),
     )

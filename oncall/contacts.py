@@ -1,24 +1,24 @@
-"""The people around an incident who are not techs: the client's contacts and the vendors.
+"""The client's people around an incident: the contacts the incident owner keeps informed.
 
 From an SOP's `[client_updates]` (how often the incident owner is reminded to update the
-client, and whom to update) and `[[vendors]]` (third parties a tech may need to call).
+client, and whom to update). The vendors (`[[vendors]]`) are in oncall/vendors.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from oncall.client_updates import DEFAULT_GRACE, check_templates
 from oncall.config import parse_duration, parse_phone
 from oncall.errors import ConfigError
-from oncall.front_matter import as_array_of_tables, as_table, check_keys, get_text
+from oncall.front_matter import as_array_of_tables, as_string_list, as_table, check_keys, get_text
 
-_UPDATE_KEYS = frozenset({"every", "contacts"})
-_CONTACT_KEYS = frozenset({"name", "role", "phone", "email"})
-_VENDOR_KEYS = frozenset({"name", "phone", "email", "url", "account", "covers"})
+_UPDATE_KEYS = frozenset({"every", "grace", "contacts", "templates"})
+_CONTACT_KEYS = frozenset({"name", "role", "phone", "email", "priorities"})
 
 
 @dataclass(frozen=True)
@@ -29,26 +29,31 @@ class Contact:
     role: str | None
     phone: str | None  # E.164
     email: str | None
+    priorities: tuple[str, ...] = ()  # updated about incidents of these priorities; () = all
+
+    def wants(self, priority: str | None) -> bool:
+        return not self.priorities or priority in self.priorities
 
 
 @dataclass(frozen=True)
 class ClientUpdates:
     """How often the incident owner is reminded to update the client, and whom to update."""
 
-    every: timedelta | None  # None: no reminders
+    every: timedelta | None  # for every priority; None: see every_priority (or no reminders)
     contacts: tuple[Contact, ...]
+    every_priority: Mapping[str, timedelta] = field(default_factory=dict)  # `every` as a table
+    grace: timedelta = DEFAULT_GRACE  # after a missed update, how long until finals are told
+    templates: Mapping[str, str] = field(default_factory=dict)  # first/update/closing overrides
 
+    def cadence(self, priority: str | None) -> timedelta | None:
+        """How often clients hear about an incident of this priority (None: not updated)."""
+        if self.every is not None:
+            return self.every
+        return self.every_priority.get(priority or "")
 
-@dataclass(frozen=True)
-class Vendor:
-    """A third party the tech may need to call: ISP, line-of-business vendor, hardware support."""
-
-    name: str
-    phone: str | None  # E.164
-    email: str | None
-    url: str | None
-    account: str | None  # contract, account or customer number to quote
-    covers: str | None  # what they support
+    def recipients(self, priority: str | None) -> tuple[Contact, ...]:
+        """The contacts texted about an incident of this priority."""
+        return tuple(c for c in self.contacts if c.phone and c.wants(priority))
 
 
 # --------------------------------------------------------------------------- reading the SOP
@@ -58,42 +63,34 @@ def parse_client_updates(value: Any, path: Path) -> ClientUpdates:
     """From an SOP's `[client_updates]` table (empty: no reminders, nobody to update)."""
     table = as_table(value, path, "client_updates")
     check_keys(table, _UPDATE_KEYS, path, "client_updates.")
-    every = (
-        parse_duration(table["every"], path, "client_updates.every") if "every" in table else None
-    )
+    every, every_priority = _every(table.get("every"), path)
     contacts = tuple(
         _contact(contact, path, f"client_updates.contacts[{i}]")
         for i, contact in enumerate(
             as_array_of_tables(table.get("contacts", []), path, "client_updates.contacts")
         )
     )
-    return ClientUpdates(every=every, contacts=contacts)
+    return ClientUpdates(
+        every=every,
+        contacts=contacts,
+        every_priority=every_priority,
+        grace=parse_duration(table.get("grace", "15m"), path, "client_updates.grace"),
+        templates=check_templates(
+            table.get("templates", {}), path, "client_updates.templates"
+        ),
+    )
 
 
-def parse_vendors(value: Any, path: Path) -> tuple[Vendor, ...]:
-    """From an SOP's `[[vendors]]` tables, in file order."""
-    vendors: list[Vendor] = []
-    for i, table in enumerate(as_array_of_tables(value, path, "vendors")):
-        where = f"vendors[{i}]"
-        check_keys(table, _VENDOR_KEYS, path, f"{where}.")
-        name = get_text(table, "name", path, f"{where}.", required=True)
-        assert name is not None
-        phone = _phone(table, path, where)
-        email = get_text(table, "email", path, f"{where}.")
-        url = get_text(table, "url", path, f"{where}.")
-        if phone is None and email is None and url is None:
-            raise ConfigError(path, where, f"{name}: give a phone, an email or a url")
-        vendors.append(
-            Vendor(
-                name=name,
-                phone=phone,
-                email=email,
-                url=url,
-                account=get_text(table, "account", path, f"{where}."),
-                covers=get_text(table, "covers", path, f"{where}."),
-            )
-        )
-    return tuple(vendors)
+def _every(value: Any, path: Path) -> tuple[timedelta | None, dict[str, timedelta]]:
+    """`every = "1h"` (all priorities) or `every = { P1 = "30m", P2 = "1h" }`."""
+    if value is None:
+        return None, {}
+    if isinstance(value, dict):
+        return None, {
+            str(priority): parse_duration(span, path, f"client_updates.every.{priority}")
+            for priority, span in value.items()
+        }
+    return parse_duration(value, path, "client_updates.every"), {}
 
 
 def _contact(table: Mapping[str, Any], path: Path, where: str) -> Contact:
@@ -104,8 +101,17 @@ def _contact(table: Mapping[str, Any], path: Path, where: str) -> Contact:
     email = get_text(table, "email", path, f"{where}.")
     if phone is None and email is None:
         raise ConfigError(path, where, f"{name}: give a phone or an email")
+    priorities = (
+        as_string_list(table["priorities"], path, f"{where}.priorities")
+        if table.get("priorities") not in (None, [])
+        else ()
+    )
     return Contact(
-        name=name, role=get_text(table, "role", path, f"{where}."), phone=phone, email=email
+        name=name,
+        role=get_text(table, "role", path, f"{where}."),
+        phone=phone,
+        email=email,
+        priorities=priorities,
     )
 
 

@@ -149,6 +149,11 @@ class Daemon:
 
     async def stop(self) -> None:
         """Finish in-flight requests, let running timers finish, close everything."""
+        # The watchdog stops first, so no WATCHDOG=1 follows STOPPING=1.
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog_task
         self.systemd.stopping("stopping: finishing in-flight requests")
         if self._deadman_task is not None:
             self._deadman_task.cancel()
@@ -158,10 +163,6 @@ class Daemon:
             self._adopt_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._adopt_task
-        if self._watchdog_task is not None:
-            self._watchdog_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog_task
         if self._upkeep_task is not None:
             self._upkeep_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -260,6 +261,7 @@ class Daemon:
         if self.engine is not None:
             self.engine.catalog = catalog
             self.engine.heartbeats.sync()  # checks added or re-scheduled in the SOPs
+            self.engine.test_pages.sync()  # [test_pages] weekly may have changed
         if self.handoffs is not None:
             self.handoffs.poke()  # shifts may start at other times now
 

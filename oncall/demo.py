@@ -172,7 +172,10 @@ async def _script(
     seen = len(peer.messages)
     try:
         extra = await peer.wait_for_message(
-            lambda m: f"#{number}" in m.body, timeout=ack_timeout + 1, start=seen
+            # Texts to the client's contacts (client updates) are not pages.
+            lambda m: f"#{number}" in m.body and config.tech_by_phone(m.to) is not None,
+            timeout=ack_timeout + 1,
+            start=seen,
         )
     except TimeoutError:
         extra = None

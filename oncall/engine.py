@@ -17,26 +17,32 @@ from typing import Any
 
 import structlog
 
-from oncall import escalation, grouping, texts
+from oncall import escalation, grouping, queue, texts
 from oncall.catalog import Catalog
 from oncall.classify import Decision, classify
+from oncall.client_comms import ClientComms
 from oncall.clock import Clock
 from oncall.delivery import Delivery
+from oncall.digest_sender import DigestSender
 from oncall.escalation import Exhausted, Position, StepPlan
 from oncall.heartbeat_watch import HEARTBEAT, HeartbeatWatch
 from oncall.inbox import SmsInbox
+from oncall.incident_owners import IncidentOwners
 from oncall.intake import Alert
 from oncall.live_connect import LiveConnect
 from oncall.maintenance_windows import maintenance_decision, window_at
 from oncall.notify import Notifier
 from oncall.opt_outs import SmsOptOuts
+from oncall.outbox import Outbox
 from oncall.pager import SEND, Pager
 from oncall.phone_calls import PhoneCalls
 from oncall.phone_line import SOURCE as PHONE_SOURCE
 from oncall.sms_bundles import SmsBundler
 from oncall.sops import Sop
 from oncall.store import Store, parse_ts, utcnow_text
+from oncall.test_pages import TestPages
 from oncall.timers import TimerWheel
+from oncall.vendor_chase import VendorChase
 from oncall.voice_paging import VoicePages
 
 log = structlog.get_logger(__name__)
@@ -74,6 +80,12 @@ class Engine:
         # Other durable timer kinds (reminders, digests, …): kind → handler(timer row).
         # A part registers its kind in its __init__; the handler re-reads state before acting.
         self.timer_kinds: dict[str, Callable[[dict[str, Any]], Awaitable[None] | None]] = {}
+        self.test_pages = TestPages(self)
+        self.owners = IncidentOwners(self)
+        self.vendor_chase = VendorChase(self)
+        self.outbox = Outbox(self)
+        self.digests = DigestSender(self)
+        self.client_comms = ClientComms(self)
         self._adopted_upto = 0  # the highest timer id seen (see adopt_timers)
 
     # -- start-up ---------------------------------------------------------------------------
@@ -81,6 +93,8 @@ class Engine:
     def rearm(self) -> int:
         """Arm every pending deadline from SQLite; overdue ones fire at once."""
         self.heartbeats.sync()
+        self.digests.sync()
+        self.test_pages.sync()
         top = self.store.one("SELECT COALESCE(MAX(id), 0) AS top FROM timers")
         self._adopted_upto = top["top"] if top else 0
         rows = self.store.pending_timers()
@@ -186,6 +200,8 @@ class Engine:
                 incident_id, timers = self._page_or_fold(sop, alert, alert_id, decision, now)
             elif alert.status == "resolved":
                 incident_id, timers = self._monitoring_resolved(sop, alert, alert_id, now)
+            elif decision.action == "queue":
+                timers = queue.queue_alert(self.store, alert, alert_id, decision, now)
             if incident_id is not None:
                 self.store.update("alerts", alert_id, {"incident_id": incident_id})
         self.arm(timers)
@@ -303,7 +319,7 @@ class Engine:
             storm=fold.storm,
             rule_id=decision.rule_id,
         )
-        owner = incident["acked_by"]
+        owner = incident["owner"] or incident["acked_by"]
         if not (
             fold.storm
             and new_kind
@@ -361,8 +377,10 @@ class Engine:
         plan: StepPlan | Exhausted,
         now: datetime,
         why: str,
+        note: str = "",
     ) -> list[tuple[int, datetime]]:
-        """Store the next step's pages and deadline (inside the caller's transaction)."""
+        """Store the next step's pages and deadline (inside the caller's transaction).
+        `note` goes into the page text (who escalated an owned incident)."""
         incident = self.store.incident(incident_id)
         assert incident is not None
         for reason in plan.skipped:
@@ -397,7 +415,12 @@ class Engine:
                 deadline=utcnow_text(plan.deadline),
             )
             body = texts.page_text(
-                incident_id, sop.name, incident["priority"], incident["summary"], incident["host"]
+                incident_id,
+                sop.name,
+                incident["priority"],
+                incident["summary"],
+                incident["host"],
+                note,
             )
             for tech_id in plan.tech_ids:
                 timers += self.pager.page(
@@ -448,9 +471,11 @@ class Engine:
         return timers
 
     def escalate_step(
-        self, incident: dict[str, Any], now: datetime, why: str
+        self, incident: dict[str, Any], now: datetime, why: str, note: str = ""
     ) -> list[tuple[int, datetime]]:
         """Move to the next step now (timeout, ESC, or every page of the step failed)."""
+        if incident.get("test"):  # a test page has one step: not acknowledged, owner told
+            return self.test_pages.unacknowledged(incident, now, why)
         sop = self.catalog.sops.get(incident["client"])
         if sop is None:
             self.store.log(
@@ -466,7 +491,7 @@ class Engine:
         self._stop_paging(incident["id"], now, "superseded")
         current = Position(incident["pass_number"], incident["step_index"])
         plan = escalation.after_timeout(sop.escalation, current, now, self._who(now))
-        return self._apply_plan(incident["id"], sop, plan, now, why)
+        return self._apply_plan(incident["id"], sop, plan, now, why, note)
 
     # -- timers -----------------------------------------------------------------------------
 
@@ -526,15 +551,17 @@ class Engine:
                     (
                         f"#{number} was already acknowledged by {who.name if who else incident['acked_by']} "
                         f"at {texts.local_time(parse_ts(incident['acked_at']), self.catalog.config.timezone)}."
+                        + self.owners.owned_by_other(incident, incident["acked_by"])
                     ),
                     [],
                 )
             return "already", f"#{number} is already resolved.", []
-        self.store.update(
-            "incidents",
-            number,
-            {"state": escalation.ACKNOWLEDGED, "acked_at": utcnow_text(now), "acked_by": actor},
-        )
+        if incident.get("test"):  # a test page: the phone works, nothing else to do
+            return self.test_pages.acknowledged(incident, actor, now)
+        changes: dict[str, Any] = {"state": escalation.ACKNOWLEDGED}
+        if incident["acked_by"] is None:  # acked_by stays the first acknowledger
+            changes |= {"acked_at": utcnow_text(now), "acked_by": actor}
+        self.store.update("incidents", number, changes)
         self._stop_paging(number, now, "acknowledged")
         self.store.log(
             now,
@@ -545,14 +572,10 @@ class Engine:
             incident_id=number,
         )
         log.info("incident.acknowledged", incident_id=number, actor=actor)
-        return (
-            "ack",
-            (
-                f"Acknowledged #{number}: {incident['summary']}. You own it. "
-                f"RES {number} when resolved, ESC {number} to escalate."
-            ),
-            [],
-        )
+        # The first acknowledger owns it; a later one (engineering after ESC) leaves the owner.
+        answer, timers = self.owners.acknowledged(incident, actor, now)
+        timers += self.client_comms.acknowledged(number, now)  # once: the client's first text
+        return "ack", answer, timers
 
     def escalate_now(
         self, incident: dict[str, Any], actor: str, now: datetime
@@ -560,6 +583,8 @@ class Engine:
         number = incident["id"]
         if not escalation.can_escalate(incident["state"]):
             return "already", f"#{number} is resolved; nothing to escalate.", []
+        if incident.get("test"):  # the tech answered a test page: the phone works
+            return self.test_pages.acknowledged(incident, actor, now)
         self.store.log(
             now,
             "incident.escalated",
@@ -574,7 +599,8 @@ class Engine:
                 f"#{number}: every step has been paged already; final contacts were told.",
                 [],
             )
-        timers = self.escalate_step(incident, now, f"escalated by {actor}")
+        note = self.owners.escalation_note(incident, actor)
+        timers = self.escalate_step(incident, now, f"escalated by {actor}", note)
         after = self.store.incident(number)
         assert after is not None
         if after["state"] == escalation.EXHAUSTED:
@@ -595,6 +621,8 @@ class Engine:
         number = incident["id"]
         if not escalation.can_resolve(incident["state"]):
             return "already", f"#{number} is already resolved.", []
+        if incident.get("test"):  # the tech answered a test page: the phone works
+            return self.test_pages.acknowledged(incident, actor, now)
         changes: dict[str, Any] = {
             "state": escalation.RESOLVED,
             "resolved_at": utcnow_text(now),
@@ -614,7 +642,8 @@ class Engine:
             note=note,
         )
         log.info("incident.resolved", incident_id=number, actor=actor)
-        return "res", f"Resolved #{number}.", []
+        told, timers = self.client_comms.resolved(incident, note, now)
+        return "res", f"Resolved #{number}.{told}", timers
 
     def _stop_paging(self, incident_id: int, now: datetime, why: str) -> None:
         """Cancel the step deadline and every page not yet handed to Twilio (notices still go).

@@ -68,9 +68,9 @@ class Exhausted:
 
 
 def step_name(step: Step) -> str:
-    if step.rotation:
-        return f"rotation {step.rotation}"
-    return "techs " + ", ".join(step.techs)
+    """'rotation primary', 'techs owner, carol'; with a label 'engineering: techs owner'."""
+    who = f"rotation {step.rotation}" if step.rotation else "techs " + ", ".join(step.techs)
+    return f"{step.label}: {who}" if step.label else who
 
 
 def following(chain: EscalationChain, position: Position) -> Position | None:

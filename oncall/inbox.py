@@ -61,7 +61,7 @@ class SmsInbox(EnginePart):
             tech = self.catalog.config.tech_by_phone(phone)
             actor = tech.id if tech else phone
             incident, answer = None, None
-            if reply.command in ("ack", "esc", "res") and tech is not None:
+            if reply.command in ("ack", "esc", "res", "upd", "take", "vendor") and tech is not None:
                 incident, answer = self._target(tech, reply)
             incident_id = incident["id"] if incident else None
             client = incident["client"] if incident else None
@@ -111,6 +111,18 @@ class SmsInbox(EnginePart):
                 handled, answer, timers, acked = self._ack_all(tech, now)
             elif incident is None:
                 handled = "no_incident"
+            elif reply.command == "take":  # its own check: on-call techs may take over too
+                handled, answer, timers = self.engine.owners.take(incident, tech, now)
+            elif reply.command == "vendor":  # its own check: the owner, or a tech who may act
+                handled, answer, timers = self.engine.vendor_chase.receive(
+                    incident, tech, reply, now
+                )
+            elif reply.command == "upd" and (
+                incident.get("owner") == tech.id or self._may_act(tech, incident)
+            ):
+                handled, answer, timers = self.engine.client_comms.update(
+                    incident, tech.id, reply.note, now
+                )
             elif not self._may_act(tech, incident):
                 handled = "unauthorised"
                 answer = f"You were not paged for #{incident_id}; nothing changed."
@@ -170,7 +182,7 @@ class SmsInbox(EnginePart):
         return (
             "ack_all",
             f"Acknowledged {len(acked)} incident{plural}: {numbers}. You own them; "
-            "RES <n> when each is resolved.",
+            "RES <n> when each is resolved." + self.engine.owners.kept_owners(acked, tech.id),
             timers,
             acked,
         )
@@ -189,6 +201,8 @@ class SmsInbox(EnginePart):
         return incident, None
 
     def _may_act(self, tech: Tech, incident: dict[str, Any]) -> bool:
+        if incident.get("owner") == tech.id:  # e.g. assigned with `oncall assign`
+            return True
         sop = self.catalog.sops.get(incident["client"])
         paged = {page["tech_id"] for page in self.store.pages_for(incident["id"])}
         return escalation.may_act(tech.id, paged, sop.escalation.final_contacts if sop else ())

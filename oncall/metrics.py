@@ -90,6 +90,7 @@ class OncallCollector(Collector):
         yield from _pages(store)
         yield from _incidents(store)
         yield from _twilio_errors(store)
+        yield from _test_pages(store)
         yield from self._timers()
         yield from self._reload()
 
@@ -173,7 +174,8 @@ def _incidents(store: Store) -> Iterator[Metric]:
     yield open_family
 
     acked = store.all(
-        "SELECT opened_at, acked_at FROM incidents WHERE acked_at IS NOT NULL ORDER BY id"
+        "SELECT opened_at, acked_at FROM incidents WHERE acked_at IS NOT NULL AND test = 0"
+        " ORDER BY id"
     )
     latencies = [
         max(0.0, (parse_ts(r["acked_at"]) - parse_ts(r["opened_at"])).total_seconds())
@@ -203,6 +205,21 @@ def _twilio_errors(store: Store) -> Iterator[Metric]:
             counts["gave_up"] += 1
     for outcome, n in counts.items():
         family.add_metric([outcome], n)
+    yield family
+
+
+def _test_pages(store: Store) -> Iterator[Metric]:
+    family = CounterMetricFamily(
+        "oncall_test_pages",
+        "Test pages settled, by outcome (acknowledged; unacknowledged: the owner was told)",
+        labels=["outcome"],
+    )
+    row = store.one(
+        "SELECT count(acked_at) AS acked, count(*) - count(acked_at) AS unacked FROM incidents"
+        " WHERE test = 1 AND state = 'resolved'"
+    )
+    family.add_metric(["acknowledged"], row["acked"] if row else 0)
+    family.add_metric(["unacknowledged"], row["unacked"] if row else 0)
     yield family
 
 

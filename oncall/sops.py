@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from oncall.alert_secret import resolve_alert_secret
 from oncall.config import CHANNELS, Defaults, parse_duration, parse_phone, parse_zone
-from oncall.contacts import ClientUpdates, Vendor, parse_client_updates, parse_vendors
+from oncall.contacts import ClientUpdates, parse_client_updates
 from oncall.emergency import EmergencyRule, parse_emergencies
 from oncall.errors import ConfigError
 from oncall.front_matter import (
@@ -36,9 +36,11 @@ from oncall.front_matter import (
 from oncall.heartbeats import HeartbeatCheck, parse_heartbeats
 from oncall.maintenance import WeeklyWindow, parse_maintenance
 from oncall.phone_settings import PhoneLine, parse_phone_line, phone_line_clashes
+from oncall.response_promise import NO_PROMISE, ResponsePromise, parse_response
 from oncall.routing import ClientDirectory, IntakeNames, parse_intake
 from oncall.support_window import SupportWindow, parse_support_window
 from oncall.texts import duration
+from oncall.vendors import Vendor, parse_vendors
 
 DEFAULT_CHANNELS = ("sms",)
 # With channels = ["sms", "voice"], the call goes out this long after the text (capped at half
@@ -66,12 +68,15 @@ _TOP_KEYS = frozenset(
         "phone_line",
         "heartbeat",
         "maintenance",
+        "response",
     }
 )
 # `/alerts/tool/<tool>` is the shared webhook URL, so no client may be called "tool".
 RESERVED_CLIENT_IDS = frozenset({"tool"})
 _ESCALATION_KEYS = frozenset({"steps", "repeats", "final_contacts"})
-_STEP_KEYS = frozenset({"rotation", "techs", "ack_timeout", "channels", "voice_after"})
+_STEP_KEYS = frozenset(
+    {"rotation", "techs", "ack_timeout", "channels", "voice_after", "label", "engage_after"}
+)
 
 
 # --------------------------------------------------------------------------- the model
@@ -87,6 +92,10 @@ class Step:
     channels: tuple[str, ...]  # "sms", "voice": the ladder, in the order tried
     # the delay between one channel of the ladder and the next (SMS now, the call this later)
     voice_after: timedelta = DEFAULT_VOICE_AFTER
+    label: str | None = None  # what the step is ("help desk", "engineering"), for people
+    # A later step paged by itself when an acknowledged incident is still open this long
+    # after the acknowledgment (help desk → engineering); the owner stays the owner.
+    engage_after: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,7 @@ class Sop:
     phone_line: PhoneLine = PhoneLine()  # [phone_line]: unknown callers, call-back promise
     heartbeats: tuple[HeartbeatCheck, ...] = ()  # [[heartbeat]]: jobs that must check in
     maintenance: tuple[WeeklyWindow, ...] = ()  # [[maintenance]]: weekly windows, no paging
+    response: ResponsePromise = NO_PROMISE  # [response]: the promised acknowledgment time
 
     def emergency(self, rule_id: str) -> EmergencyRule | None:
         return next((rule for rule in self.emergencies if rule.id == rule_id), None)
@@ -310,6 +320,7 @@ def _build_sop(
         phone_line=parse_phone_line(data.get("phone_line", {}), path, emergencies),
         heartbeats=parse_heartbeats(data.get("heartbeat", []), path),
         maintenance=parse_maintenance(data.get("maintenance", []), path),
+        response=parse_response(data.get("response", {}), path),
     )
 
 
@@ -369,6 +380,13 @@ def _escalation(value: Any, path: Path, defaults: Defaults) -> EscalationChain:
     steps = tuple(
         _step(step, path, f"escalation.steps[{i}]", defaults) for i, step in enumerate(raw_steps)
     )
+    if steps[0].engage_after is not None:
+        raise ConfigError(
+            path,
+            "escalation.steps[0].engage_after",
+            "only a later step can be engaged after an acknowledgment (the first step is "
+            "paged first anyway); put engage_after on the step to bring in",
+        )
     return EscalationChain(steps=steps, final_contacts=final_contacts, repeats=repeats)
 
 
@@ -416,10 +434,17 @@ def _step(table: Mapping[str, Any], path: Path, where: str, defaults: Defaults) 
                 f"must be shorter than the step's ack_timeout ({duration(ack_timeout)}), or "
                 "the next step starts before the call is placed",
             )
+    engage_after = (
+        parse_duration(table["engage_after"], path, f"{where}.engage_after")
+        if "engage_after" in table
+        else None
+    )
     return Step(
         rotation=rotation,
         techs=techs,
         ack_timeout=ack_timeout,
         channels=channels,
         voice_after=voice_after,
+        label=get_text(table, "label", path, f"{where}."),
+        engage_after=engage_after,
     )

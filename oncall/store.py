@@ -243,6 +243,8 @@ _MIGRATIONS: dict[int, str] = {
     # Ownership and communication until the incident is stable (owner, client updates and
     # the outbox that carries them, vendor contacts), the next-business-day queue and its
     # morning digests, and test pages (incidents with test = 1, kept out of reports).
+    # Unhandled voicemails and the last week's queued alerts go into the queue (the daemon
+    # plans their digest at start-up).
     8: """
     ALTER TABLE incidents ADD COLUMN owner TEXT;
     UPDATE incidents SET owner = acked_by WHERE acked_by IS NOT NULL;
@@ -320,6 +322,30 @@ _MIGRATIONS: dict[int, str] = {
         email_error TEXT
     );
     CREATE UNIQUE INDEX digests_client_due ON digests(client, due_at);
+
+    INSERT INTO queue (client, kind, ref, summary, received_at, due_at)
+        SELECT client, 'call', id,
+            'Voicemail from ' || from_phone || COALESCE(' (' || duration_seconds || ' s)', '')
+                || ': message left after hours',
+            received_at, COALESCE(due_at, received_at)
+        FROM voicemails
+        WHERE handled_at IS NULL AND client IS NOT NULL AND incident_id IS NULL;
+    INSERT INTO queue (client, kind, ref, summary, received_at, due_at)
+        SELECT client, CASE WHEN source = 'heartbeat' THEN 'heartbeat' ELSE 'alert' END, id,
+            CASE WHEN source = 'heartbeat'
+                THEN 'Missed heartbeat ' || COALESCE(host, '?') || ': ' || COALESCE(summary, '')
+                ELSE COALESCE(severity, '?') || ' alert from ' || COALESCE(source, '?')
+                    || CASE WHEN COALESCE(host, '') != '' THEN ' on ' || host ELSE '' END
+                    || ': ' || COALESCE(summary, '')
+            END,
+            received_at,
+            COALESCE(
+                strftime('%Y-%m-%dT%H:%M:%S.000000Z',
+                    json_extract(decision, '$.next_business_start')),
+                received_at)
+        FROM alerts
+        WHERE accepted = 1 AND json_extract(decision, '$.action') = 'queue'
+            AND received_at >= strftime('%Y-%m-%dT%H:%M:%S.000000Z', 'now', '-7 days');
     """,
 }
 

@@ -17,13 +17,20 @@ def _fit(text: str, limit: int) -> str:
 
 
 def page_text(
-    incident: int, client_name: str, priority: str | None, summary: str, host: str
+    incident: int,
+    client_name: str,
+    priority: str | None,
+    summary: str,
+    host: str,
+    note: str = "",
 ) -> str:
-    """The page: client, priority, what, the short number and how to reply."""
+    """The page: client, priority, what, the short number and how to reply. `note` (who
+    escalated an owned incident) goes before the number."""
     head = f"[{priority or 'P?'}] {client_name}: "
-    tail = f" #{incident} Reply ACK {incident}"
+    tail = (f". {note}." if note else "") + f" #{incident} Reply ACK {incident}"
     what = summary if not host or host.lower() in summary.lower() else f"{summary} ({host})"
-    return head + _fit(what, SEGMENT - septets(head) - septets(tail)) + tail
+    limit = 2 * 153 if note else SEGMENT  # a note may take the page to two segments
+    return head + _fit(what, limit - septets(head) - septets(tail)) + tail
 
 
 def exhausted_text(incident: int, client_name: str, summary: str) -> str:

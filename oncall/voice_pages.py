@@ -30,7 +30,7 @@ class PageCall:
 
     page_id: int
     incident_id: int
-    kind: str  # "page" | "exhausted" | "notice"
+    kind: str  # "page" | "exhausted" | "notice" | "test" (a test page: no emergency)
     client_name: str
     priority: str | None
     summary: str
@@ -83,6 +83,11 @@ def page_speech(call: PageCall) -> str:
     if call.kind == "notice":
         return f"This is on-call paging with a message. {speakable(call.body)}"
     what = call.summary.rstrip(". ")
+    if call.kind == "test":
+        return (
+            f"This is on-call paging with a test page, incident {call.incident_id}, to check "
+            "that your phone works. There is no emergency."
+        )
     if call.kind == "exhausted":
         return (
             f"This is on-call paging. Nobody has acknowledged incident {call.incident_id}, "
@@ -123,6 +128,10 @@ def voicemail_twiml(call: PageCall) -> str:
     response = VoiceResponse()
     if call.kind == "notice":
         response.say(page_speech(call), language=LANGUAGE)
+    elif call.kind == "test":
+        response.say(
+            page_speech(call) + " Reply to the text message to acknowledge it.", language=LANGUAGE
+        )
     else:
         response.say(
             f"This is on-call paging. {spoken_priority(call.priority).capitalize()} emergency "

@@ -131,7 +131,11 @@ class VoicePages(EnginePart):
             handled, answer, timers = self.engine.escalate_now(incident, tech_id, now)
         else:
             handled, answer, timers = self.engine.resolve(incident, tech_id, now, "by phone")
-        speech = voice_pages.key_result_speech(handled, answer, incident["id"])
+        speech = (
+            voice_pages.speakable(answer)  # a test page: "your phone works"
+            if incident.get("test")
+            else voice_pages.key_result_speech(handled, answer, incident["id"])
+        )
         if handled == "ack":  # a caller holding for this incident is offered (live connect)
             offer = self.engine.live.offer_on_page(incident, sid, speech, now)
             if offer is not None:
@@ -148,7 +152,7 @@ class VoicePages(EnginePart):
         call = PageCall(
             page_id=page_id,
             incident_id=incident["id"],
-            kind=page["kind"],
+            kind="test" if incident.get("test") and page["kind"] == "page" else page["kind"],
             client_name=sop.name if sop else incident["client"],
             priority=incident["priority"],
             summary=incident["summary"],

@@ -3,7 +3,8 @@
 A caller whose call is not an emergency (or not in the menu, or unidentified) is asked for a
 message and told when the desk will deal with it, in the client's zone ("Monday at 8 AM").
 The recording is stored in `voicemails` with that due time, for the next business day, and
-logged (`oncall log`); a morning digest of the queue is not built yet. A voicemail from a
+logged (`oncall log`), and becomes an item of the next-business-day queue (oncall.queue)
+that the client's morning digest lists until the desk marks it done. A voicemail from a
 caller nobody could identify pages nobody, unless one SOP says unknown callers may page
 (`[phone_line] unknown_callers = "page"`).
 """
@@ -13,7 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from oncall import call_log, phone_line, phone_prompts
+from oncall import call_log, phone_line, phone_prompts, queue
+from oncall.classify import Decision
 from oncall.phone_steps import NEXT_BUSINESS_DAY, UNKNOWN_CALLER, PhoneStep
 from oncall.sops import Sop
 from oncall.store import utcnow_text
@@ -33,7 +35,15 @@ class Voicemails(PhoneStep):
             message_reason=NEXT_BUSINESS_DAY,
             decision="queue",
         )
-        self.log_decision(now, sid, sop, decision)
+        self.log(
+            now,
+            sid,
+            f"decision.{decision.action}",
+            decision.reason,
+            sop,
+            decision=decision.to_dict(),
+            why=why,
+        )
         text = (intro + " " if intro else "") + phone_prompts.message_intro(when)
         return phone_prompts.take_message(self.base, text)
 
@@ -51,6 +61,12 @@ class Voicemails(PhoneStep):
 
     def recorded(self, params: dict[str, str]) -> str:
         """`POST /twilio/voice/recorded`: the message is recorded (or nothing was)."""
+        timers: list[tuple[int, datetime]] = []
+        answer = self._recorded(params, timers)
+        self.engine.arm(timers)  # the morning digest's timer, once the queue row is committed
+        return answer
+
+    def _recorded(self, params: dict[str, str], timers: list[tuple[int, datetime]]) -> str:
         now, sid = self.clock.now(), params["CallSid"]
         with self.store.transaction():
             call = self.call(sid, "message", "done")
@@ -65,10 +81,11 @@ class Voicemails(PhoneStep):
                 return phone_prompts.goodbye("If this is urgent, please call again.")
             call_log.update(self.store, sid, now, stage="done", recording_url=url)
             if call["message_reason"] == UNKNOWN_CALLER or sop is None:
-                return self._unidentified(call, params, now)
+                return self._unidentified(call, params, now, timers)
             decision = phone_line.message_decision(sop, now, "message recorded")
             when = phone_line.spoken_when(decision.next_business_start, now, sop)
-            self._store(call, sop, params, decision.next_business_start, None, now)
+            voicemail_id = self._store(call, sop, params, decision.next_business_start, None, now)
+            timers += self._queue(call, sop, voicemail_id, params, decision, now)
             self.log(
                 now,
                 sid,
@@ -81,7 +98,13 @@ class Voicemails(PhoneStep):
             )
             return phone_prompts.goodbye(phone_prompts.message_thanks(when))
 
-    def _unidentified(self, call: dict[str, Any], params: dict[str, str], now: datetime) -> str:
+    def _unidentified(
+        self,
+        call: dict[str, Any],
+        params: dict[str, str],
+        now: datetime,
+        timers: list[tuple[int, datetime]],
+    ) -> str:
         sid, url = call["call_sid"], params.get("RecordingUrl")
         catch_all = phone_line.unknown_caller_client(self.catalog.sops)
         if catch_all is None:
@@ -106,7 +129,11 @@ class Voicemails(PhoneStep):
             incident_id = self.page(sid, event, decision, params, now)
         else:
             self.log_decision(now, sid, catch_all, decision)
-        self._store(call, catch_all, params, decision.next_business_start, incident_id, now)
+        voicemail_id = self._store(
+            call, catch_all, params, decision.next_business_start, incident_id, now
+        )
+        if incident_id is None:
+            timers += self._queue(call, catch_all, voicemail_id, params, decision, now)
         self.log(
             now,
             sid,
@@ -131,9 +158,9 @@ class Voicemails(PhoneStep):
         due: datetime | None,
         incident_id: int | None,
         now: datetime,
-    ) -> None:
+    ) -> int:
         duration = params.get("RecordingDuration", "")
-        self.store.insert(
+        return self.store.insert(
             "voicemails",
             {
                 "call_sid": call["call_sid"],
@@ -148,3 +175,30 @@ class Voicemails(PhoneStep):
                 "incident_id": incident_id,
             },
         )
+
+    def _queue(
+        self,
+        call: dict[str, Any],
+        sop: Sop,
+        voicemail_id: int,
+        params: dict[str, str],
+        decision: Decision,
+        now: datetime,
+    ) -> list[tuple[int, datetime]]:
+        """The voicemail's item in the next-business-day queue (and its morning digest)."""
+        why = self.store.one(
+            "SELECT json_extract(data, '$.why') AS why FROM events WHERE client = ?"
+            " AND kind = 'decision.queue' AND json_extract(data, '$.call_sid') = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (sop.id, call["call_sid"]),
+        )
+        if call["message_reason"] == UNKNOWN_CALLER:
+            reason = "caller not identified"
+        else:
+            reason = why["why"] if why and why["why"] else None
+        duration = params.get("RecordingDuration", "")
+        summary = queue.voicemail_summary(
+            call["from_phone"], int(duration) if duration.isdigit() else None, reason
+        )
+        due = decision.next_business_start or now
+        return queue.add(self.store, sop.id, "call", voicemail_id, summary, now, due)

@@ -224,6 +224,10 @@ def create_app(engine: Engine) -> Starlette:
         return Response(str(twiml), media_type="application/xml")
 
     async def status(request: Request, params: dict[str, str]) -> Response:
+        outbox = request.query_params.get("outbox")
+        if outbox and outbox.isdigit():  # an SMS to a client contact or the service desk
+            engine.outbox.receive_status(int(outbox), params)
+            return Response(status_code=204)
         page = request.query_params.get("page")
         page_id = int(page) if page and page.isdigit() else None
         engine.delivery.receive_status(page_id, params)

@@ -512,7 +512,10 @@ def test_show_tells_the_incident_timeline(ran: Run) -> None:
     assert "File server down" in lines[1]
     assert "acknowledged 2026-11-28 02:00:0" in lines[2] and f"by {ran.acked_by}" in lines[2]
     assert "resolved -" in lines[2]
-    kinds = [line.split()[4] for line in lines[4:]]  # date, time, zone, actor, kind, what
+    # The owners (and any vendor contacts and client updates), then the timeline.
+    assert lines[4] == "Owners:" and lines[5].endswith(f"  {ran.acked_by}  (ack)")
+    timeline = lines[lines.index("Timeline:") + 1 :]
+    kinds = [line.split()[4] for line in timeline]  # date, time, zone, actor, kind, what
     assert kinds[0] == "alert.received"  # the alert that opened it belongs to its story
     for kind in ("alert.received", "decision.page", "page.sent", "incident.acknowledged"):
         assert kind in kinds

@@ -117,7 +117,7 @@ def test_full_sop_keys(tmp_path: Path) -> None:
         "[[client_updates.contacts]]\n"
         'name = "Dana Reyes"\nrole = "Plant manager"\nphone = "+1 312 555 0199"\n'
         "[[vendors]]\n"
-        'name = "Rockwell"\nurl = "https://rockwell.example"\naccount = "TC-1"\n'
+        'id = "rockwell"\nname = "Rockwell"\nurl = "https://rockwell.example"\naccount = "TC-1"\n'
     )
     sop = load(write_sop(tmp_path, front))
     assert sop.pin == "04821"
@@ -317,13 +317,13 @@ ERROR_CASES = [
     ),
     (
         "[escalation]\n",
-        '[[vendors]]\nname = "Rockwell"\nfax = "1"\n[escalation]\n',
+        '[[vendors]]\nid = "rw"\nname = "Rockwell"\nfax = "1"\n[escalation]\n',
         "vendors[0].fax",
         "allowed: account",
     ),
     (
         "[escalation]\n",
-        '[[vendors]]\nname = "Rockwell"\n[escalation]\n',
+        '[[vendors]]\nid = "rw"\nname = "Rockwell"\n[escalation]\n',
         "vendors[0]",
         "a phone, an email or a url",
     ),

@@ -175,3 +175,43 @@ def test_missing_incident(store: Store, story: int) -> None:
 def test_missing_incident_in_an_empty_database(store: Store) -> None:
     assert render_incident(store, 1, CHICAGO) == "no incident #1"
     assert timeline_rows(store, 1, CHICAGO) == []
+
+
+def test_show_lists_owners_vendor_contacts_and_client_updates(store: Store, story: int) -> None:
+    t = SECOND_0130 + timedelta(minutes=1)  # 01:31 CST
+    store.log(t, "incident.owner", "#1 owned by carol (ack)", actor="carol", incident_id=story,
+              owner="carol", previous=None, how="ack")  # fmt: skip
+    store.log(t + timedelta(minutes=5), "incident.owner", "#1 owner carol -> dave (take by dave)",
+              actor="dave", incident_id=story, owner="dave", previous="carol", how="take")  # fmt: skip
+    store.insert(
+        "vendor_contacts",
+        {"incident_id": story, "client": "acme", "vendor": "isp", "ticket": "88231",
+         "note": "on hold", "actor": "dave", "at": utcnow_text(t + timedelta(minutes=6))},
+    )  # fmt: skip
+    store.insert(
+        "client_updates",
+        {"incident_id": story, "client": "acme", "kind": "first", "author": "carol",
+         "body": "We are on it.", "created_at": utcnow_text(t),
+         "next_due_at": utcnow_text(t + timedelta(minutes=30))},
+    )  # fmt: skip
+    lines = render_incident(store, story, CHICAGO).splitlines()
+    start = lines.index("Owners:")
+    assert lines[start : start + 4] == [
+        "Owners:",
+        "  2026-11-01 01:31:00 CST  carol  (ack)",
+        "  2026-11-01 01:36:00 CST  carol -> dave  (take by dave)",
+        "",
+    ]
+    assert lines[start + 4 : start + 7] == [
+        "Vendor contacts:",
+        "  2026-11-01 01:37:00 CST  isp  ticket 88231  by dave: on hold",
+        "",
+    ]
+    assert lines[start + 7 : start + 11] == [
+        "Client updates:",
+        "  2026-11-01 01:31:00 CST  first by carol; next due 2026-11-01 02:01:00 CST",
+        "      We are on it.",
+        "",
+    ]
+    assert lines[start + 11] == "Timeline:"
+    assert lines[-1].endswith("#1 owner carol -> dave (take by dave)")  # logged last
