@@ -187,12 +187,14 @@ def paging_section(sop: Sop, names: Mapping[str, str]) -> Section:
         label = getattr(step, "label", None)
         head = f"{label[:1].upper()}{label[1:]}: " if label else ""
         who = _lower(_who(step, names)) if label else _who(step, names)
-        if getattr(step, "engage_after", None) is not None:
-            items.append(f"{head}{who}, {_how(step)}, only when handed off (see below)")
-            continue
+        handoff = (
+            "; also paged on a hand-off (see below)"
+            if getattr(step, "engage_after", None) is not None
+            else ""
+        )
         items.append(
             f"{head}{who}, {_how(step)}; waits {_span(step.ack_timeout)} "
-            "for an acknowledgment before the next step"
+            f"for an acknowledgment before the next step{handoff}"
         )
     after = []
     if chain.repeats:

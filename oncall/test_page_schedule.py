@@ -6,7 +6,7 @@ config.toml:
     weekly = "tuesday 10:00"      # in daemon.timezone; absent or "" = no weekly test
     techs = ["alice", "bob"]      # default: every tech
     ack_within = "15m"            # an unacknowledged test page is reported to daemon.owner
-    channels = ["sms", "voice"]   # the ladder the test page uses (voice 1m after the SMS)
+    channels = ["sms", "voice"]   # the ladder the test page uses (the call 2m after the SMS, or half of ack_within if sooner)
 
 `next_occurrence` answers when the weekly test is next due, as a UTC instant, from the
 wall-clock day and time in the zone: a time that does not exist on a spring-forward day

@@ -172,7 +172,8 @@ def test_named_techs_labels_and_the_engineering_hand_off(tmp_path: Path) -> None
     text = coverage_statement(sop, NAMES)
     assert "  1. Help desk: whoever is on call in the primary rotation, by phone call;" in text
     assert (
-        "  2. Engineering: Dave Kim and Priya Shah, by text message, only when handed off" in text
+        "  2. Engineering: Dave Kim and Priya Shah, by text message; waits 5 minutes for an "
+        "acknowledgment before the next step; also paged on a hand-off (see below)" in text
     )
     assert (
         "When an acknowledged incident is still open 45 minutes after the acknowledgment, "

@@ -249,7 +249,7 @@ def test_a_different_emergency_joining_an_acknowledged_incident_tells_its_owner(
     assert other.rule_id != sop_rule
     with engine.store.transaction():
         for summary in ("Server room smoke alarm", "Smoke alarm again"):
-            fold = engine._page_or_fold(
+            fold = engine.intake._page_or_fold(
                 engine.catalog.sops["testco"],
                 alert(summary, host="fa"),
                 99,

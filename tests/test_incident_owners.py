@@ -205,3 +205,19 @@ def test_ack_all_says_which_incidents_keep_their_owner(engine: Engine) -> None:
     answer = sms(engine, "carol", "ACK ALL")
     assert answer is not None and answer.endswith("#1 stays with Alice Nguyen.")
     assert engine.store.incident(1)["owner"] == "alice"
+
+
+def test_resolving_straight_from_a_page_makes_the_resolver_the_owner(engine: Engine) -> None:
+    engine.receive_alert(ALERT, b"{}")
+    assert "Resolved #1" in (sms(engine, "alice", "RES 1 rebooted the SAN") or "")
+    incident = engine.store.incident(1)
+    assert incident["owner"] == "alice" and incident["acked_by"] == "alice"
+    assert [(e["owner"], e["how"]) for e in owner_events(engine)] == [("alice", "resolve")]
+
+
+def test_monitoring_resolving_an_unowned_incident_names_no_owner(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path)
+    engine.receive_alert(ALERT, b"{}")
+    with engine.store.transaction():
+        engine.resolve(engine.store.incident(1), "monitoring", engine.clock.now())
+    assert engine.store.incident(1)["owner"] is None and owner_events(engine) == []
