@@ -8,7 +8,7 @@ timeout. Status callbacks for calls are also recorded against the call (`calls` 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -16,6 +16,15 @@ import structlog
 from oncall import call_log, escalation
 from oncall.engine_part import EnginePart
 from oncall.notify import OPTED_OUT, SendError, Sent, error_meaning
+from oncall.outbound import (
+    RECOVERY_SLACK,
+    mark_failed,
+    mark_sent,
+    recovery_text,
+    retry_at,
+    schedule_retry,
+    start_sending,
+)
 from oncall.pager import SEND
 from oncall.store import parse_ts, utcnow_text
 
@@ -24,8 +33,6 @@ log = structlog.get_logger(__name__)
 __all__ = ["SEND", "Delivery"]
 
 FAILED_STATUSES = {"failed", "undelivered", "busy", "no-answer", "canceled"}
-# How far back (our clock vs Twilio's) a recovered send is looked for.
-RECOVERY_SLACK = timedelta(seconds=60)
 
 
 class Delivery(EnginePart):
@@ -68,9 +75,7 @@ class Delivery(EnginePart):
             sent = await self._recover(page, incident)
         if sent is None:
             with self.store.transaction():
-                self.store.update(
-                    "pages", page["id"], {"state": "sending", "updated_at": utcnow_text(now)}
-                )
+                start_sending(self.store, "pages", page["id"], now)
             base = self.catalog.config.public_url
             callback = f"{base}/twilio/status?page={page['id']}"
             try:
@@ -107,21 +112,7 @@ class Delivery(EnginePart):
         tech = self.catalog.techs.get(page["tech_id"])
         who = f"{tech.name if tech else page['tech_id']} ({page['phone']})"
         with self.store.transaction():
-            # A call may already be answered (or have failed) by the time the API answers.
-            current = self.store.one("SELECT state FROM pages WHERE id = ?", (page["id"],))
-            state = current["state"] if current and current["state"] != "sending" else "sent"
-            self.store.update(
-                "pages",
-                page["id"],
-                {
-                    "state": state,
-                    "attempts": page["attempts"] + 1,
-                    "twilio_sid": sent.sid,
-                    "twilio_status": sent.status,
-                    "sent_at": utcnow_text(now),
-                    "updated_at": utcnow_text(now),
-                },
-            )
+            mark_sent(self.store, "pages", page, sent, now)
             self.store.finish_timer(timer["id"], now, "sent")
             self.store.log(
                 now,
@@ -160,11 +151,7 @@ class Delivery(EnginePart):
                 now,
                 "page.recovered" if sent else "page.resend",
                 f"page {page['id']} to {page['tech_id']} was interrupted by a restart: "
-                + (
-                    f"Twilio has it ({sent.sid}), not sent again"
-                    if sent
-                    else "Twilio has no trace of it; sending again"
-                ),
+                + recovery_text(sent),
                 client=incident["client"],
                 incident_id=incident["id"],
                 page_id=page["id"],
@@ -178,28 +165,21 @@ class Delivery(EnginePart):
         timers: list[tuple[int, datetime]] = []
         with self.store.transaction():
             self.store.finish_timer(timer["id"], now, "error")
-            if exc.transient and attempts < settings.send_retries:
-                due = now + settings.retry_backoff * (2 ** (attempts - 1))
-                self.store.update(
-                    "pages",
-                    page["id"],
-                    {
-                        "state": "pending",
-                        "attempts": attempts,
-                        "error": str(exc),
-                        "updated_at": utcnow_text(now),
-                    },
+            due = retry_at(settings, attempts, exc.transient, now)
+            if due is not None:
+                timers.append(
+                    schedule_retry(
+                        self.store,
+                        "pages",
+                        page,
+                        timer_kind=SEND,
+                        incident_id=page["incident_id"],
+                        attempts=attempts,
+                        error=str(exc),
+                        due=due,
+                        now=now,
+                    )
                 )
-                retry_id = self.store.insert(
-                    "timers",
-                    {
-                        "kind": SEND,
-                        "incident_id": page["incident_id"],
-                        "ref": page["id"],
-                        "due_at": utcnow_text(due),
-                    },
-                )
-                timers.append((retry_id, due))
                 self.store.log(
                     now,
                     "page.retry",
@@ -222,16 +202,7 @@ class Delivery(EnginePart):
     ) -> list[tuple[int, datetime]]:
         """A page that will never arrive (inside a transaction): mark it, then let the pager
         pick the next channel or step. Returns the timers to arm."""
-        self.store.update(
-            "pages",
-            page["id"],
-            {
-                "state": "failed",
-                "attempts": attempts,
-                "error": error,
-                "updated_at": utcnow_text(now),
-            },
-        )
+        mark_failed(self.store, "pages", page["id"], attempts, error, now)
         incident = self.store.incident(page["incident_id"])
         assert incident is not None
         channel = "voice call" if page["channel"] == "voice" else "SMS"

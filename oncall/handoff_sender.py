@@ -24,6 +24,7 @@ from oncall import handoff
 from oncall.catalog import Catalog
 from oncall.engine import Engine
 from oncall.notify import SendError, Sent
+from oncall.outbound import RECOVERY_SLACK
 from oncall.rotations import shifts
 from oncall.store import parse_ts, utcnow_text
 
@@ -33,8 +34,6 @@ log = structlog.get_logger(__name__)
 MAX_SLEEP = timedelta(hours=1)
 # After an unexpected error, try again this much later.
 ERROR_RETRY = timedelta(seconds=30)
-# How far back (our clock vs Twilio's) an interrupted send is looked for.
-RECOVERY_SLACK = timedelta(seconds=60)
 
 
 def _stretches(catalog: Catalog, start: datetime, end: datetime) -> list[handoff.Stretch]:

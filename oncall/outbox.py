@@ -14,10 +14,19 @@ from typing import Any
 
 import structlog
 
-from oncall.delivery import FAILED_STATUSES, RECOVERY_SLACK
+from oncall.delivery import FAILED_STATUSES
 from oncall.engine_part import EnginePart
 from oncall.escalation import Position
 from oncall.notify import SendError, Sent, error_meaning
+from oncall.outbound import (
+    RECOVERY_SLACK,
+    mark_failed,
+    mark_sent,
+    recovery_text,
+    retry_at,
+    schedule_retry,
+    start_sending,
+)
 from oncall.store import parse_ts, utcnow_text
 
 log = structlog.get_logger(__name__)
@@ -85,9 +94,7 @@ class Outbox(EnginePart):
         sent = await self._recover(row) if row["state"] == "sending" else None
         if sent is None:
             with self.store.transaction():
-                self.store.update(
-                    "outbox", row["id"], {"state": "sending", "updated_at": utcnow_text(now)}
-                )
+                start_sending(self.store, "outbox", row["id"], now)
             callback = f"{self.catalog.config.public_url}/twilio/status?outbox={row['id']}"
             try:
                 sent = await notifier.send_sms(row["phone"], row["body"], status_callback=callback)
@@ -99,21 +106,7 @@ class Outbox(EnginePart):
     def _sent(self, timer: dict[str, Any], row: dict[str, Any], sent: Sent) -> None:
         now = self.clock.now()
         with self.store.transaction():
-            # A status callback may already have come in while the API answered.
-            current = self.store.one("SELECT state FROM outbox WHERE id = ?", (row["id"],))
-            state = current["state"] if current and current["state"] != "sending" else "sent"
-            self.store.update(
-                "outbox",
-                row["id"],
-                {
-                    "state": state,
-                    "attempts": row["attempts"] + 1,
-                    "twilio_sid": sent.sid,
-                    "twilio_status": sent.status,
-                    "sent_at": utcnow_text(now),
-                    "updated_at": utcnow_text(now),
-                },
-            )
+            mark_sent(self.store, "outbox", row, sent, now)
             self.store.finish_timer(timer["id"], now, "sent")
             self.store.log(
                 now,
@@ -138,11 +131,7 @@ class Outbox(EnginePart):
                 now,
                 "outbox.recovered" if sent else "outbox.resend",
                 f"SMS {row['id']} to {_who(row)} was interrupted by a restart: "
-                + (
-                    f"Twilio has it ({sent.sid}), not sent again"
-                    if sent
-                    else "Twilio has no trace of it; sending again"
-                ),
+                + recovery_text(sent),
                 client=row["client"],
                 incident_id=row["incident_id"],
                 outbox_id=row["id"],
@@ -156,29 +145,22 @@ class Outbox(EnginePart):
         timers: Timers = []
         with self.store.transaction():
             self.store.finish_timer(timer["id"], now, "error")
-            if exc.transient and attempts < settings.send_retries:
-                # The same retry policy as pages (delivery.py): backoff doubling per attempt.
-                due = now + settings.retry_backoff * (2 ** (attempts - 1))
-                self.store.update(
-                    "outbox",
-                    row["id"],
-                    {
-                        "state": "pending",
-                        "attempts": attempts,
-                        "error": str(exc),
-                        "updated_at": utcnow_text(now),
-                    },
+            # The same retry policy as pages (oncall.outbound).
+            due = retry_at(settings, attempts, exc.transient, now)
+            if due is not None:
+                timers.append(
+                    schedule_retry(
+                        self.store,
+                        "outbox",
+                        row,
+                        timer_kind=OUTBOX_SEND,
+                        incident_id=row["incident_id"] or 0,
+                        attempts=attempts,
+                        error=str(exc),
+                        due=due,
+                        now=now,
+                    )
                 )
-                retry_id = self.store.insert(
-                    "timers",
-                    {
-                        "kind": OUTBOX_SEND,
-                        "incident_id": row["incident_id"] or 0,
-                        "ref": row["id"],
-                        "due_at": utcnow_text(due),
-                    },
-                )
-                timers.append((retry_id, due))
                 self.store.log(
                     now,
                     "outbox.retry",
@@ -196,16 +178,7 @@ class Outbox(EnginePart):
     def failed(self, row: dict[str, Any], attempts: int, error: str, now: datetime) -> Timers:
         """A message that will never arrive (inside a transaction): mark it, log it loudly and
         tell the incident's owner. Returns the timers to arm."""
-        self.store.update(
-            "outbox",
-            row["id"],
-            {
-                "state": "failed",
-                "attempts": attempts,
-                "error": error,
-                "updated_at": utcnow_text(now),
-            },
-        )
+        mark_failed(self.store, "outbox", row["id"], attempts, error, now)
         self.store.log(
             now,
             "outbox.failed",
