@@ -17,6 +17,7 @@ from oncall.config import Tech
 from oncall.engine_part import EnginePart
 from oncall.replies import HELP_TEXT, Reply, parse_reply
 from oncall.rotations import shifts
+from oncall.runbook import runbook_text
 from oncall.store import utcnow_text
 
 log = structlog.get_logger(__name__)
@@ -61,7 +62,7 @@ class SmsInbox(EnginePart):
             tech = self.catalog.config.tech_by_phone(phone)
             actor = tech.id if tech else phone
             incident, answer = None, None
-            if reply.command in ("ack", "esc", "res", "upd", "take", "vendor") and tech is not None:
+            if reply.command in ("ack", "esc", "res", "upd", "take", "vendor", "sop") and tech:
                 incident, answer = self._target(tech, reply)
             incident_id = incident["id"] if incident else None
             client = incident["client"] if incident else None
@@ -111,6 +112,8 @@ class SmsInbox(EnginePart):
                 handled, answer, timers, acked = self._ack_all(tech, now)
             elif incident is None:
                 handled = "no_incident"
+            elif reply.command == "sop":  # reading the runbook changes nothing: any tech
+                handled, answer = "sop", self._runbook(incident)
             elif reply.command == "take":  # its own check: on-call techs may take over too
                 handled, answer, timers = self.engine.owners.take(incident, tech, now)
             elif reply.command == "vendor":  # its own check: the owner, or a tech who may act
@@ -186,6 +189,12 @@ class SmsInbox(EnginePart):
             timers,
             acked,
         )
+
+    def _runbook(self, incident: dict[str, Any]) -> str:
+        sop = self.catalog.sops.get(incident["client"])
+        if sop is None:
+            return f"#{incident['id']} has no client SOP (a test page?)."
+        return runbook_text(incident["id"], sop.id, sop.name, sop.runbook, incident["rule_id"])
 
     def _target(self, tech: Tech, reply: Reply) -> tuple[dict[str, Any] | None, str | None]:
         """The incident a command is about (bare ACK: the latest page to this phone)."""

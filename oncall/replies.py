@@ -7,6 +7,7 @@ RES 12 [note]           resolve incident 12 (the note goes into the client's clo
 TAKE 12                 take ownership of incident 12 (acknowledges it if nobody has)
 UPD 12 text             send the client an update on incident 12
 VENDOR 12 isp [ticket] [note]   record that the SOP's vendor `isp` is engaged / was chased
+SOP 12                  the runbook's steps for incident 12's emergency
 WHO                     who is on call now
 HELP                    the list of commands
 STOP, START, ...        carrier opt-out keywords: recorded, never commands
@@ -25,6 +26,7 @@ _RES = re.compile(r"^(?:res|resolve|resolved)\s*#?\s*(\d+)(?:\s+(.+))?$", re.IGN
 _TAKE = re.compile(r"^(?:take|own)\s*#?\s*(\d+)$", re.IGNORECASE)
 _UPD = re.compile(r"^(?:upd|update)\s*#?\s*(\d+)(?:\s+(.+))?$", re.IGNORECASE)
 _VENDOR = re.compile(r"^(?:vendor|vnd)\s*#?\s*(\d+)(?:\s+(\S+)(?:\s+(.+))?)?$", re.IGNORECASE)
+_SOP = re.compile(r"^(?:sop|runbook)\s*#?\s*(\d+)$", re.IGNORECASE)
 _WHO = re.compile(r"^who$", re.IGNORECASE)
 _HELP = re.compile(r"^(?:help|info|\?)$", re.IGNORECASE)
 # Carrier keywords (Twilio's defaults): the carrier acts on these, so we only record them.
@@ -35,7 +37,8 @@ _QUOTES = "\"'“”‘’`"
 HELP_TEXT = (
     "oncall: ACK 12 (or 12A) acknowledge, ACK ALL all your pages, ESC 12 escalate, "
     "RES 12 note resolve, TAKE 12 own it, UPD 12 text update the client, "
-    "VENDOR 12 isp [ticket] vendor engaged, WHO on call now. Bare ACK acks your latest page."
+    "VENDOR 12 isp [ticket] vendor engaged, SOP 12 runbook, WHO on call now. "
+    "Bare ACK acks your latest page."
 )
 
 
@@ -43,7 +46,8 @@ HELP_TEXT = (
 class Reply:
     """What a reply asks for. incident is None for bare ACK and commands without one."""
 
-    # ack | ack_all | esc | res | take | upd | vendor | who | help | opt_out | opt_in | unknown
+    # ack | ack_all | esc | res | take | upd | vendor | sop | who | help | opt_out | opt_in
+    # | unknown
     command: str
     incident: int | None = None
     note: str = ""  # RES and VENDOR: the rest of the text; UPD: the update itself
@@ -90,6 +94,8 @@ def parse_reply(body: str, opt_out_type: str | None = None) -> Reply:
         return Reply(
             "vendor", int(match.group(1)), (match.group(3) or "").strip(), match.group(2) or ""
         )
+    if match := _SOP.match(text):
+        return Reply("sop", int(match.group(1)))
     if _WHO.match(text):
         return Reply("who")
     if _HELP.match(text):

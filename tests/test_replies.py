@@ -10,6 +10,9 @@ from oncall.replies import HELP_TEXT, Reply, parse_reply
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
+        # the runbook
+        ("SOP 12", Reply("sop", 12)),
+        ("runbook #4", Reply("sop", 4)),
         # acknowledge
         ("ACK 12", Reply("ack", 12)),
         ("ack 12", Reply("ack", 12)),
