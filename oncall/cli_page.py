@@ -60,7 +60,13 @@ def page_command(config_path: Path, tech: str | None, test: bool, all_: bool) ->
 
 @click.command(name="test-pages")
 @config_option
-@click.option("--limit", default=20, show_default=True, help="How many of the latest.")
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many of the latest.",
+)
 @format_option
 def test_pages_command(config_path: Path, limit: int, fmt: str) -> None:
     """The latest test pages: to whom, when, and whether they were acknowledged."""

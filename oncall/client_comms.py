@@ -68,7 +68,7 @@ class ClientComms(EnginePart):
         if cadence is None or not sop.client_updates.recipients(incident["priority"]):
             return []
         due = now + cadence
-        body = self._render(sop, incident, "first", next_due=due)
+        body = self._render(sop, incident, "first", next_due=due, now=now)
         return self._send(sop, incident, "first", "oncall", body, due, now).timers
 
     def update(
@@ -80,7 +80,12 @@ class ClientComms(EnginePart):
         if not text.strip():
             return "upd_help", UPD_HELP.format(n=number), []
         if incident["state"] == escalation.RESOLVED:
-            return "already", f"#{number} is resolved; the client got the closing message.", []
+            closed = self.store.one(
+                "SELECT 1 FROM client_updates WHERE incident_id = ? AND kind = 'closing'",
+                (number,),
+            )
+            told = "the client got the closing message" if closed else "nothing sent"
+            return "already", f"#{number} is already resolved; {told}.", []
         cadence = sop.client_updates.cadence(incident["priority"]) if sop else None
         if (
             sop is None
@@ -94,12 +99,14 @@ class ClientComms(EnginePart):
                 [],
             )
         due, message, named = cu.next_due(text, now, sop.timezone, cadence)
-        body = self._render(sop, incident, "update", next_due=due, message=cu.sentence(message))
+        body = self._render(
+            sop, incident, "update", next_due=due, message=cu.sentence(message), now=now
+        )
         sent = self._send(sop, incident, "update", actor, body, due, now)
         plural = "s" if sent.recipients != 1 else ""
         answer = (
             f"Sent to {sent.recipients} {sop.name} contact{plural}. "
-            f"Next update due {cu.client_time(due, sop.timezone)}."
+            f"Next update due {cu.client_time(due, sop.timezone, now)}."
         )
         if not named and message != text.strip():
             answer += " (The next update time you gave is not within 24 hours.)"
@@ -186,7 +193,7 @@ class ClientComms(EnginePart):
                 now,
                 "client_update.missed",
                 f"#{incident['id']} ({sop.name}): {who} has not updated the client "
-                f"(due {cu.client_time(due, sop.timezone)}); telling {', '.join(finals) or 'nobody'}",
+                f"(due {cu.client_time(due, sop.timezone, now)}); telling {', '.join(finals) or 'nobody'}",
                 client=sop.id,
                 incident_id=incident["id"],
                 owner=owner,
@@ -195,7 +202,7 @@ class ClientComms(EnginePart):
             log.warning("client_update.missed", incident_id=incident["id"], owner=owner)
             body = (
                 f"#{incident['id']} {sop.name}: owner {who} has not updated the client "
-                f"(due {cu.client_time(due, sop.timezone)})"
+                f"(due {cu.client_time(due, sop.timezone, now)})"
             )
             for tech_id in finals:
                 timers += self._notice(incident, tech_id, body, now)
@@ -235,23 +242,34 @@ class ClientComms(EnginePart):
         next_due: datetime | None = None,
         message: str = "",
         note: str = "",
+        now: datetime | None = None,
     ) -> str:
         config = self.catalog.config
         template = cu.choose_template(kind, sop.client_updates.templates, config.client_templates)
-        body = cu.render(
-            template,
-            {
-                "company": config.company,
-                "client": sop.name,
-                "number": incident["id"],
-                "priority": incident["priority"],
-                "summary": incident["summary"],
-                "message": message,
-                "note": note,
-                "next_update": cu.client_time(next_due, sop.timezone) if next_due else "",
-            },
-        )
-        return cu.redact(body, {tech.phone for tech in self.catalog.techs.values()})
+        values: dict[str, Any] = {
+            "company": config.company,
+            "client": sop.name,
+            "number": incident["id"],
+            "priority": incident["priority"],
+            "summary": incident["summary"],
+            "message": message,
+            "note": note,
+            "next_update": cu.client_time(next_due, sop.timezone, now) if next_due else "",
+        }
+        phones = {tech.phone for tech in self.catalog.techs.values()}
+        body = cu.redact(cu.render(template, values), phones)
+        # Twilio refuses a body over 1600 characters (error 21617): shorten the free text
+        # (the tech's words, the alert's summary), never the "next update" promise.
+        for field in ("message", "note", "summary"):
+            over = len(body) - cu.MAX_BODY
+            if over <= 0:
+                break
+            # Redacted before it is cut, so a cut never leaves half a tech's number behind.
+            text = cu.redact(str(values[field] or ""), phones)
+            if text and f"{{{field}}}" in template:
+                values[field] = cu.shorten(text, max(len(text) - over, 0))
+                body = cu.redact(cu.render(template, values), phones)
+        return body
 
     def _send(
         self,

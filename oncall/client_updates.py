@@ -34,6 +34,7 @@ DEFAULT_TEMPLATES: Mapping[str, str] = {
 DEFAULT_GRACE = timedelta(minutes=15)
 NEXT_UPDATE_LIMIT = timedelta(hours=24)
 REDACTED = "[number removed]"
+MAX_BODY = 1600  # Twilio's limit for one message body (longer is refused, error 21617)
 
 
 # --------------------------------------------------------------------------- templates
@@ -76,15 +77,28 @@ def check_template(text: object, path: Path | str | None, key: str) -> str:
 
 
 def sentence(text: str) -> str:
-    """Text that ends like a sentence (the SMS grammar drops a final full stop)."""
-    text = text.strip()
-    return text if not text or text[-1] in ".!?" else text + "."
+    """Text that reads like a sentence for the client: list dashes and stray separators left
+    by a removed phrase dropped, a capital first letter, a final full stop (the SMS grammar
+    drops the one the tech typed)."""
+    text = re.sub(r"\s+([,;.])", r"\1", text.strip())
+    text = text.lstrip("-*•,;: ").strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
 
 
 def render(template: str, values: Mapping[str, object]) -> str:
     """Fill a checked template; missing values are empty; runs of spaces are folded."""
     filled = template.format_map({p: values.get(p, "") or "" for p in PLACEHOLDERS})
     return re.sub(r"[ \t]+", " ", filled).strip()
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in '...' when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 3, 0)].rstrip() + "..." if limit >= 3 else ""
 
 
 def choose_template(kind: str, *overrides: Mapping[str, str]) -> str:
@@ -98,9 +112,13 @@ def choose_template(kind: str, *overrides: Mapping[str, str]) -> str:
 # --------------------------------------------------------------------------- times
 
 
-def client_time(instant: datetime, zone: ZoneInfo) -> str:
-    """'02:30 CST': how a time appears in a client's text."""
-    return instant.astimezone(zone).strftime("%H:%M %Z")
+def client_time(instant: datetime, zone: ZoneInfo, now: datetime | None = None) -> str:
+    """'02:30 CST': how a time appears in a client's text; 'Tue 09:00 CST' when it is not on
+    the same day as `now` (in the client's zone), so a time tomorrow is not read as today's."""
+    local = instant.astimezone(zone)
+    if now is not None and local.date() != now.astimezone(zone).date():
+        return local.strftime("%a %H:%M %Z")
+    return local.strftime("%H:%M %Z")
 
 
 _NEXT = re.compile(

@@ -20,6 +20,7 @@ from oncall.outbound import (
     RECOVERY_SLACK,
     mark_failed,
     mark_sent,
+    may_have_reached_twilio,
     recovery_text,
     retry_at,
     schedule_retry,
@@ -71,7 +72,7 @@ class Delivery(EnginePart):
         notifier = self.engine.notifier
         assert notifier is not None, "sending needs a Twilio client"
         sent = None
-        if page["state"] == "sending":
+        if may_have_reached_twilio(page):
             sent = await self._recover(page, incident)
         if sent is None:
             with self.store.transaction():
@@ -141,16 +142,35 @@ class Delivery(EnginePart):
         """A send a crash interrupted: did Twilio get it? Ask, rather than page twice."""
         assert self.engine.notifier is not None
         since = parse_ts(page["updated_at"]) - RECOVERY_SLACK
+        # What Twilio sent this phone for other rows is not this page (another incident's call,
+        # the same text in an earlier pass).
+        known = {
+            row["sid"]
+            for row in self.store.all(
+                "SELECT twilio_sid AS sid FROM pages WHERE phone = ? AND twilio_sid IS NOT NULL"
+                " AND id != ? AND created_at >= ?"
+                " UNION SELECT call_sid FROM calls WHERE to_phone = ? AND started_at >= ?"
+                " AND (page_id IS NULL OR page_id != ?)",
+                (
+                    page["phone"],
+                    page["id"],
+                    utcnow_text(since - RECOVERY_SLACK),
+                    page["phone"],
+                    utcnow_text(since - RECOVERY_SLACK),
+                    page["id"],
+                ),
+            )
+        }
         if page["channel"] == "voice":
-            sent = await self.engine.notifier.find_call(page["phone"], since)
+            sent = await self.engine.notifier.find_call(page["phone"], since, known)
         else:
-            sent = await self.engine.notifier.find_sent(page["phone"], page["body"], since)
+            sent = await self.engine.notifier.find_sent(page["phone"], page["body"], since, known)
         now = self.clock.now()
         with self.store.transaction():
             self.store.log(
                 now,
                 "page.recovered" if sent else "page.resend",
-                f"page {page['id']} to {page['tech_id']} was interrupted by a restart: "
+                f"page {page['id']} to {page['tech_id']} may already be at Twilio (cut off by a restart or a timeout): "
                 + recovery_text(sent),
                 client=incident["client"],
                 incident_id=incident["id"],

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from oncall import mailer, queue
+from oncall import mailer, queue, texts
 from oncall.classify import next_business_start
 from oncall.digest import Composed, Item, compose, counts
 from oncall.engine_part import EnginePart
@@ -279,7 +279,7 @@ class DigestSender(EnginePart):
                         now,
                         "digest.email_retry",
                         f"digest e-mail for {job.client} failed (attempt {attempts}): {error}; "
-                        f"trying again in {delay}",
+                        f"trying again in {texts.duration(delay)}",
                         client=job.client,
                         digest_id=job.digest_id,
                         error=error,

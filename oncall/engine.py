@@ -235,7 +235,12 @@ class Engine:
         return timers
 
     def escalate_step(
-        self, incident: dict[str, Any], now: datetime, why: str, note: str = ""
+        self,
+        incident: dict[str, Any],
+        now: datetime,
+        why: str,
+        note: str = "",
+        tell_owner: bool = True,
     ) -> list[tuple[int, datetime]]:
         """Move to the next step now (timeout, ESC, or every page of the step failed)."""
         if incident.get("test"):  # a test page has one step: not acknowledged, owner told
@@ -255,7 +260,38 @@ class Engine:
         self._stop_paging(incident["id"], now, "superseded")
         current = Position(incident["pass_number"], incident["step_index"])
         plan = escalation.after_timeout(sop.escalation, current, now, self._who(now))
+        if incident["owner"] is not None and (
+            isinstance(plan, Exhausted) or plan.position.pass_number > current.pass_number
+        ):
+            # Someone owns it: a hand-off nobody answered goes back to the owner; the chain
+            # does not start over at the help desk, and nobody is told "nobody acknowledged".
+            return self._handoff_unanswered(incident, sop, now, why, tell_owner)
+        if not note and incident["owner"] is not None:
+            note = f"{self.owners.name(incident['owner'])} owns it."
         return self._apply_plan(incident["id"], sop, plan, now, why, note)
+
+    def _handoff_unanswered(
+        self, incident: dict[str, Any], sop: Sop, now: datetime, why: str, tell_owner: bool
+    ) -> list[tuple[int, datetime]]:
+        """The steps after the owner's have all been tried: the owner keeps it, and hears so."""
+        number, owner = incident["id"], incident["owner"]
+        self.store.update("incidents", number, {"state": escalation.ACKNOWLEDGED})
+        self.store.log(
+            now,
+            "escalation.unanswered",
+            f"#{number}: no later step answered ({why}); it stays with its owner {owner}",
+            client=sop.id,
+            incident_id=number,
+            owner=owner,
+        )
+        if not tell_owner or owner not in self.catalog.techs:
+            return []
+        body = (
+            f"#{number} {sop.name}: nobody further up the chain answered; you still own it. "
+            f"ESC {number} tries again, RES {number} when resolved."
+        )
+        position = Position(incident["pass_number"], incident["step_index"])
+        return self.pager.notice(number, owner, position, body, now)
 
     # -- timers -----------------------------------------------------------------------------
 
@@ -364,11 +400,15 @@ class Engine:
                 [],
             )
         note = self.owners.escalation_note(incident, actor)
-        timers = self.escalate_step(incident, now, f"escalated by {actor}", note)
+        timers = self.escalate_step(
+            incident, now, f"escalated by {actor}", note, tell_owner=actor != incident["owner"]
+        )
         after = self.store.incident(number)
         assert after is not None
         if after["state"] == escalation.EXHAUSTED:
             return "esc", f"Escalated #{number}: no further steps; final contacts paged.", timers
+        if after["state"] == escalation.ACKNOWLEDGED:  # owned, and no step left above it
+            return "esc", f"#{number}: no further steps to escalate to; it stays owned.", timers
         paged = [
             p["tech_id"]
             for p in self.store.pages_for(number)

@@ -176,6 +176,11 @@ class IncidentOwners(EnginePart):
     def take(self, incident: dict[str, Any], tech: Tech, now: datetime) -> tuple[str, str, Timers]:
         """`TAKE n` by SMS: (handled, answer, timers)."""
         number = incident["id"]
+        if incident.get("test") and incident["state"] != escalation.RESOLVED:
+            # A test page has no owner: TAKE from the phone under test acknowledges it.
+            if not self.may_take(tech.id, incident, now):
+                return "unauthorised", f"You were not paged for #{number}; nothing changed.", []
+            return self.engine.acknowledge(incident, tech.id, now)
         allowed = self.may_take(tech.id, incident, now)
         decision = ownership.take_decision(incident["state"], incident["owner"], tech.id, allowed)
         if decision == ownership.RESOLVED:
@@ -212,6 +217,13 @@ class IncidentOwners(EnginePart):
         number, previous = incident["id"], incident["owner"]
         if incident["state"] == escalation.RESOLVED:
             return "already", f"#{number} is already resolved.", []
+        if incident.get("test"):
+            return (
+                "already",
+                f"#{number} is a test page: only the phone it was sent to can acknowledge it; "
+                "it has no owner.",
+                [],
+            )
         if previous == tech_id and incident["state"] == escalation.ACKNOWLEDGED:
             return "same", f"#{number} is already owned by {self.name(tech_id)}.", []
         timers = self._move(incident, tech_id, ownership.BY_ASSIGN, actor, now)

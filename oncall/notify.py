@@ -7,12 +7,16 @@ Twilio error codes a page can meet are explained in words for the log (`error_me
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from oncall.config import TwilioSettings
@@ -78,13 +82,35 @@ class Sent:
     status: str
 
 
-class SendError(Exception):
-    """Twilio did not take the message. `transient` says whether a retry may succeed."""
+# How a failure that may have reached Twilio all the same begins (see SendError.unknown);
+# the retry of such a send asks Twilio first (oncall.outbound.may_have_reached_twilio).
+NO_ANSWER = "no answer from Twilio"
 
-    def __init__(self, message: str, *, transient: bool, code: int | None = None) -> None:
+
+class SendError(Exception):
+    """Twilio did not take the message. `transient` says whether a retry may succeed;
+    `unknown` that the request may have reached Twilio all the same (it timed out or the
+    connection dropped after sending), so a retry must first ask Twilio whether it has it."""
+
+    def __init__(
+        self, message: str, *, transient: bool, code: int | None = None, unknown: bool = False
+    ) -> None:
         super().__init__(message)
         self.transient = transient
         self.code = code
+        self.unknown = unknown
+
+
+class TimedHttpClient(AsyncTwilioHttpClient):
+    """The SDK's async HTTP client, with its `timeout` applied to every request.
+
+    The SDK hands aiohttp `timeout=None` (no limit at all) unless each call passes one, and the
+    resource methods (messages.create_async, …) have no way to, so the limit goes around the
+    whole request here: a Twilio API that hangs fails the send in `request_timeout`."""
+
+    async def request(self, *args: Any, **kwargs: Any) -> Response:
+        async with asyncio.timeout(self.timeout):
+            return await super().request(*args, **kwargs)
 
 
 class Notifier:
@@ -92,7 +118,7 @@ class Notifier:
 
     def __init__(self, settings: TwilioSettings, api_base_url: str | None = None) -> None:
         self.settings = settings
-        self._http = AsyncTwilioHttpClient(timeout=settings.request_timeout.total_seconds())
+        self._http = TimedHttpClient(timeout=settings.request_timeout.total_seconds())
         self.client = Client(settings.account_sid, settings.auth_token, http_client=self._http)
         base = api_base_url or settings.api_base_url
         if base:
@@ -138,12 +164,15 @@ class Notifier:
             raise _send_error(exc) from exc
         return Sent(sid=str(call.sid), status=str(call.status))
 
-    async def find_sent(self, to: str, body: str, since: datetime) -> Sent | None:
+    async def find_sent(
+        self, to: str, body: str, since: datetime, known: Collection[str] = ()
+    ) -> Sent | None:
         """A message with this body to this number created since `since`, if Twilio has one.
 
         Used after a crash between handing a page to Twilio and recording its SID: if Twilio
         has it, the page was sent and must not be sent twice. Any error answers None, so the
-        caller sends again (a duplicate page is better than a lost one).
+        caller sends again (a duplicate page is better than a lost one). `known`: SIDs
+        already accounted for (another page's), which cannot be this one.
         """
         try:
             messages = await self.client.messages.list_async(to=to, limit=20)
@@ -151,11 +180,13 @@ class Notifier:
             return None
         for message in messages:
             created = message.date_created
+            if str(message.sid) in known:
+                continue
             if message.body == body and (created is None or created >= since):
                 return Sent(sid=str(message.sid), status=str(message.status))
         return None
 
-    async def find_call(self, to: str, since: datetime) -> Sent | None:
+    async def find_call(self, to: str, since: datetime, known: Collection[str] = ()) -> Sent | None:
         """The latest call to this number created since `since`, if Twilio has one (see
         `find_sent`; a call has no body to compare, so any call to the tech counts)."""
         try:
@@ -163,6 +194,8 @@ class Notifier:
         except Exception:
             return None
         for call in calls:
+            if str(call.sid) in known:
+                continue
             created = call.date_created
             if created is None or created >= since:
                 return Sent(sid=str(call.sid), status=str(call.status))
@@ -183,8 +216,13 @@ def _send_error(exc: Exception) -> SendError:
             transient=transient,
             code=exc.code,
         )
-    if isinstance(exc, TimeoutError | aiohttp.ClientError | OSError | TwilioException):
+    if isinstance(exc, TimeoutError | aiohttp.ServerDisconnectedError):
+        # Sent, but no answer: Twilio may have created it.
+        return SendError(f"{NO_ANSWER}: {exc!r}", transient=True, unknown=True)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # never connected: not sent
         return SendError(f"cannot reach Twilio: {exc!r}", transient=True)
+    if isinstance(exc, aiohttp.ClientError | OSError | TwilioException):
+        return SendError(f"{NO_ANSWER}: {exc!r}", transient=True, unknown=True)
     # Anything else (an odd response the SDK cannot parse, …) must not lose the page: treat
     # it as transient so it is retried and, failing that, escalated.
     return SendError(f"unexpected error talking to Twilio: {exc!r}", transient=True)

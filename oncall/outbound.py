@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from oncall.config import Defaults
-from oncall.notify import Sent
+from oncall.notify import NO_ANSWER, Sent
 from oncall.store import Store, utcnow_text
 
+# A row in one of these states has not been handed to Twilio as far as the row knows.
+UNSENT = ("pending", "sending")
 # How far back (our clock vs Twilio's) a send interrupted by a restart is looked for.
 RECOVERY_SLACK = timedelta(seconds=60)
 
@@ -36,7 +38,7 @@ def mark_sent(store: Store, table: str, row: dict[str, Any], sent: Sent, now: da
     """Twilio accepted it. A status callback may have come in while the API answered (a call
     already answered or failed): that state stays."""
     current = store.one(f"SELECT state FROM {table} WHERE id = ?", (row["id"],))
-    state = current["state"] if current and current["state"] != "sending" else "sent"
+    state = current["state"] if current and current["state"] not in UNSENT else "sent"
     store.update(
         table,
         row["id"],
@@ -90,6 +92,12 @@ def mark_failed(
         row_id,
         {"state": "failed", "attempts": attempts, "error": error, "updated_at": utcnow_text(now)},
     )
+
+
+def may_have_reached_twilio(row: dict[str, Any]) -> bool:
+    """Ask Twilio before sending: a crash interrupted the send ('sending'), or the last
+    attempt timed out or lost its connection after the request went out (NO_ANSWER)."""
+    return row["state"] == "sending" or (row["error"] or "").startswith(NO_ANSWER)
 
 
 def recovery_text(sent: Sent | None) -> str:

@@ -22,6 +22,7 @@ from oncall.outbound import (
     RECOVERY_SLACK,
     mark_failed,
     mark_sent,
+    may_have_reached_twilio,
     recovery_text,
     retry_at,
     schedule_retry,
@@ -91,7 +92,7 @@ class Outbox(EnginePart):
             return
         notifier = self.engine.notifier
         assert notifier is not None, "sending needs a Twilio client"
-        sent = await self._recover(row) if row["state"] == "sending" else None
+        sent = await self._recover(row) if may_have_reached_twilio(row) else None
         if sent is None:
             with self.store.transaction():
                 start_sending(self.store, "outbox", row["id"], now)
@@ -124,13 +125,20 @@ class Outbox(EnginePart):
         """A send a crash interrupted: did Twilio get it? Ask, rather than text a client twice."""
         assert self.engine.notifier is not None
         since = parse_ts(row["updated_at"]) - RECOVERY_SLACK
-        sent = await self.engine.notifier.find_sent(row["phone"], row["body"], since)
+        known = {
+            other["twilio_sid"]
+            for other in self.store.all(
+                "SELECT twilio_sid FROM outbox WHERE phone = ? AND twilio_sid IS NOT NULL AND id != ?",
+                (row["phone"], row["id"]),
+            )
+        }
+        sent = await self.engine.notifier.find_sent(row["phone"], row["body"], since, known)
         now = self.clock.now()
         with self.store.transaction():
             self.store.log(
                 now,
                 "outbox.recovered" if sent else "outbox.resend",
-                f"SMS {row['id']} to {_who(row)} was interrupted by a restart: "
+                f"SMS {row['id']} to {_who(row)} may already be at Twilio (cut off by a restart or a timeout): "
                 + recovery_text(sent),
                 client=row["client"],
                 incident_id=row["incident_id"],

@@ -18,15 +18,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# A colon after the incident number ("UPD 12: fibre cut", "RES 12: done") is allowed.
 _ACK_ALL = re.compile(r"^(?:ack|acknowledge)\s*all$", re.IGNORECASE)
-_ACK = re.compile(r"^(?:ack|acknowledge|acknowledged)\s*#?\s*(\d+)?$", re.IGNORECASE)
+_ACK = re.compile(r"^(?:ack|acknowledge|acknowledged)\s*#?\s*(\d+)?\s*:?$", re.IGNORECASE)
 _ACK_SHORT = re.compile(r"^#?(\d+)\s*a$", re.IGNORECASE)
-_ESC = re.compile(r"^(?:esc|escalate)\s*#?\s*(\d+)$", re.IGNORECASE)
-_RES = re.compile(r"^(?:res|resolve|resolved)\s*#?\s*(\d+)(?:\s+(.+))?$", re.IGNORECASE)
-_TAKE = re.compile(r"^(?:take|own)\s*#?\s*(\d+)$", re.IGNORECASE)
-_UPD = re.compile(r"^(?:upd|update)\s*#?\s*(\d+)(?:\s+(.+))?$", re.IGNORECASE)
-_VENDOR = re.compile(r"^(?:vendor|vnd)\s*#?\s*(\d+)(?:\s+(\S+)(?:\s+(.+))?)?$", re.IGNORECASE)
-_SOP = re.compile(r"^(?:sop|runbook)\s*#?\s*(\d+)$", re.IGNORECASE)
+_ESC = re.compile(r"^(?:esc|escalate)\s*#?\s*(\d+)\s*:?$", re.IGNORECASE)
+_RES = re.compile(r"^(?:res|resolve|resolved)\s*#?\s*(\d+)\s*:?(?:\s*(.+))?$", re.IGNORECASE)
+_TAKE = re.compile(r"^(?:take|own)\s*#?\s*(\d+)\s*:?$", re.IGNORECASE)
+_UPD = re.compile(r"^(?:upd|update)\s*#?\s*(\d+)\s*:?(?:\s*(.+))?$", re.IGNORECASE)
+_VENDOR = re.compile(
+    r"^(?:vendor|vnd)\s*#?\s*(\d+)\s*:?(?:\s*([^\s:]+):?(?:\s+(.+))?)?$", re.IGNORECASE
+)
+_SOP = re.compile(r"^(?:sop|runbook)\s*#?\s*(\d+)\s*:?$", re.IGNORECASE)
 _WHO = re.compile(r"^who$", re.IGNORECASE)
 _HELP = re.compile(r"^(?:help|info|\?)$", re.IGNORECASE)
 # Carrier keywords (Twilio's defaults): the carrier acts on these, so we only record them.

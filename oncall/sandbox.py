@@ -93,6 +93,8 @@ class SandboxPeer(SandboxControls):
         super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
+        # How late a `lost_answer` failure answers: longer than the client's request timeout.
+        self.lost_answer_delay = 3.0
         self.echo = echo
         self.names: dict[str, str] = dict(names or {})
         self.callback_delay = callback_delay
@@ -276,7 +278,11 @@ class SandboxPeer(SandboxControls):
 
         self._record_message(record)
         self._say(f"SMS → {self._who(to)}: " + body.replace("\n", "\n    "))
-        self._spawn(self._run_status_callbacks(record, "undelivered" if failure else "delivered"))
+        undelivered = failure == "undelivered"
+        self._spawn(self._run_status_callbacks(record, "undelivered" if undelivered else "delivered"))
+        if failure == "lost_answer":
+            self._say(f"SMS → {self._who(to)} accepted, but the answer is held back (injected)")
+            await asyncio.sleep(self.lost_answer_delay)
         return JSONResponse(record.resource(self.account_sid), status_code=201)
 
     async def _fetch_message(self, request: Request) -> Response:

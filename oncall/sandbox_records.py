@@ -25,7 +25,7 @@ from oncall.sandbox_resources import CallRecord, MessageRecord
 
 __all__ = ["FAIL_MODES", "CallRecord", "FailMode", "MessageRecord", "SandboxRecords"]
 
-FailMode = Literal["http_500", "undelivered"]
+FailMode = Literal["http_500", "undelivered", "lost_answer"]
 FAIL_MODES: tuple[str, ...] = get_args(FailMode)
 
 log = structlog.get_logger(__name__)
@@ -89,7 +89,10 @@ class SandboxRecords:
         ``http_500``: a Messages or Calls request is answered 500 (Twilio code 20500); a
         message is recorded in ``rejected``, not in ``messages``. ``undelivered`` (Messages
         only): accepted (201) but the callbacks are ``sent`` then ``undelivered`` with
-        ErrorCode 30003. Rules are consumed in the order they were added.
+        ErrorCode 30003. ``lost_answer`` (Messages only): the message is created and
+        delivered, but the answer comes too late (``lost_answer_delay`` seconds), as when a
+        request times out after reaching Twilio. Rules are consumed in the order they were
+        added.
         """
         if mode not in FAIL_MODES:
             raise ValueError(f"unknown failure mode {mode!r}; expected one of {FAIL_MODES}")

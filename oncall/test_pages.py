@@ -142,8 +142,21 @@ class TestPages(EnginePart):
     def acknowledged(
         self, incident: dict[str, Any], actor: str, now: datetime
     ) -> tuple[str, str, Timers]:
-        """The tech answered (ACK, ESC or RES by SMS, a key on the call, or the shell)."""
+        """The tech answered (ACK, ESC or RES by SMS, a key on the call, or the shell).
+
+        Only the tech under test can settle it: `oncall ack N --as OTHER` or `oncall assign`
+        would otherwise record a phone as working that nobody answered."""
         number = incident["id"]
+        tested = [p["tech_id"] for p in self.store.pages_for(number) if p["kind"] == "page"]
+        if tested and actor not in tested:
+            tech = self.catalog.techs.get(tested[0])
+            name = tech.name if tech else tested[0]
+            return (
+                "already",
+                f"#{number} is a test page for {name}: only their phone can acknowledge it. "
+                "Nothing changed.",
+                [],
+            )
         self.store.update(
             "incidents",
             number,

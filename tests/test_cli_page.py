@@ -160,3 +160,11 @@ def test_test_pages_with_none_yet(tmp_path: Path) -> None:
     config = config_with_db(tmp_path)
     result = oncall("test-pages", "--config", config)
     assert result.exit_code == 0 and result.stdout.strip() == "(nothing)"
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_test_pages_limit_must_be_positive(tmp_path: Path, limit: str) -> None:
+    # A negative LIMIT is "no limit" to SQLite: it must be refused, not list everything.
+    config = config_with_db(tmp_path)
+    result = oncall("test-pages", "--limit", limit, "--config", config)
+    assert result.exit_code == 2 and "--limit" in result.output

@@ -212,6 +212,48 @@ def test_update_on_a_resolved_incident_is_refused(engine: Engine) -> None:
     assert handled == "already" and "resolved" in answer
 
 
+def test_update_on_a_resolved_incident_the_client_never_heard_of(engine: Engine) -> None:
+    # The client got no closing message, so the answer must not say it did.
+    engine.receive_alert(ALERT, b"{}")
+    with engine.store.transaction():
+        engine.resolve(engine.store.incident(1), "alice", engine.clock.now(), "")
+    handled, answer, _ = engine.client_comms.update(
+        engine.store.incident(1), "alice", "late", engine.clock.now()
+    )
+    assert handled == "already" and answer == "#1 is already resolved; nothing sent."
+
+
+def test_a_next_update_time_tomorrow_names_the_day(engine: Engine) -> None:
+    # At 02:05 'next update 02:00' is tomorrow 02:00: the client and the tech must not read
+    # it as a time that has already passed.
+    incident = acknowledged(engine)
+    engine.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+    with engine.store.transaction():
+        _, answer, _ = engine.client_comms.update(
+            incident, "alice", "Still on it. next update 02:00", engine.clock.now()
+        )
+    assert answer == "Sent to 1 TestCo contact. Next update due Sun 02:00 CST."
+    assert updates(engine)[-1]["body"] == "Northwind IT #1: Still on it. (next Sun 02:00 CST)"
+    # Today's times keep the short form.
+    assert "Next update by 02:30 CST" in updates(engine)[0]["body"]
+
+
+def test_a_very_long_update_is_shortened_to_what_twilio_accepts(engine: Engine) -> None:
+    # An SMS may carry 1600 characters; the client text adds the template around the
+    # tech's words, so it must be cut to fit (Twilio refuses longer bodies, error 21617)
+    # while the "next update" promise stays, and no half tech number is left behind.
+    incident = acknowledged(engine)
+    text = "word " * 300 + "call 555-000-1001 " + "more " * 20
+    with engine.store.transaction():
+        handled, _, _ = engine.client_comms.update(incident, "alice", text, engine.clock.now())
+    assert handled == "upd"
+    body = updates(engine)[-1]["body"]
+    assert len(body) <= 1600 and body.endswith("(next 02:30 CST)")
+    assert "..." in body and "555-000" not in body
+    (row,) = [r for r in engine.store.all("SELECT * FROM outbox") if r["body"] == body]
+    assert row["phone"] == DANA
+
+
 # --------------------------------------------------------------------------- oncall update
 
 

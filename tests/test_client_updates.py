@@ -164,7 +164,16 @@ def test_default_templates_are_valid_and_render() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("done", "done."), ("done.", "done."), ("Really?", "Really?"), ("", ""), (" ok ", "ok.")],
+    [
+        ("done", "Done."),
+        ("done.", "Done."),
+        ("Really?", "Really?"),
+        ("", ""),
+        (" ok ", "Ok."),
+        ("- line 3 running again", "Line 3 running again."),
+        ("[number removed] , vendor engaged", "[number removed], vendor engaged."),
+        (", vendor engaged", "Vendor engaged."),
+    ],
 )
 def test_sentence(text, expected) -> None:
     assert cu.sentence(text) == expected
@@ -205,6 +214,15 @@ def test_next_update_is_read_in_the_clients_zone() -> None:
     due, _ = cu.parse_next_update("next update 10:00", NOW, BERLIN)
     assert due == datetime(2026, 11, 28, 10, 0, tzinfo=BERLIN).astimezone(UTC)
     assert cu.client_time(due, BERLIN) == "10:00 CET"
+
+
+def test_client_time_names_the_day_when_it_is_not_today() -> None:
+    # 'next update 01:00' at 02:00 is tomorrow's 01:00: shown with its day, so neither the
+    # client nor the tech reads it as a time already past.
+    tomorrow = _at(1, 0, day=29)
+    assert cu.client_time(tomorrow, CHICAGO, NOW) == "Sun 01:00 CST"
+    assert cu.client_time(_at(2, 30), CHICAGO, NOW) == "02:30 CST"
+    assert cu.client_time(tomorrow, CHICAGO) == "01:00 CST"  # no reference: time only
 
 
 def test_next_update_across_a_dst_change() -> None:

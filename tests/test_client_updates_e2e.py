@@ -136,7 +136,7 @@ def test_monitoring_auto_resolve_sends_the_closing_message(tmp_path) -> None:
         primary.reply(f"ACK {number}")
         dana.expect_sms(f"#{number}")
         h.post_alert(dict(down, status="resolved", severity="info", summary="File server up"))
-        dana.expect_sms("is resolved. monitoring reports it resolved.")
+        dana.expect_sms("is resolved. Monitoring reports it resolved.")
 
 
 def test_no_client_message_without_acknowledgment_or_contacts(tmp_path) -> None:

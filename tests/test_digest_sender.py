@@ -174,6 +174,9 @@ def test_a_failing_email_is_retried_then_reported_and_the_items_stay_open(tmp_pa
     (digest,) = engine.store.all("SELECT * FROM digests")
     assert digest["email_state"] == "failed" and "554" in digest["email_error"]
     assert len(queue.open_items(engine.store, "testco")) == 1
+    # The log says when, as people write it ("1m", not "0:01:00").
+    retries = [e["message"] for e in engine.store.events() if e["kind"] == "digest.email_retry"]
+    assert retries[0].endswith("trying again in 1m") and retries[1].endswith("in 2m")
 
 
 def test_a_retry_after_the_server_comes_back_delivers(tmp_path) -> None:

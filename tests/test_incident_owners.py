@@ -221,3 +221,51 @@ def test_monitoring_resolving_an_unowned_incident_names_no_owner(tmp_path: Path)
     with engine.store.transaction():
         engine.resolve(engine.store.incident(1), "monitoring", engine.clock.now())
     assert engine.store.incident(1)["owner"] is None and owner_events(engine) == []
+
+
+def test_an_unanswered_hand_off_goes_back_to_the_owner_not_round_the_chain(engine: Engine) -> None:
+    """ESC to backup (the last step), nobody answers: no restart at the help desk, no
+    'nobody acknowledged' to the final contacts; the owner keeps it and is told."""
+    engine.receive_alert(ALERT, b"{}")
+    sms(engine, "alice", "ACK 1")
+    sms(engine, "alice", "ESC 1")  # pages carol (backup), the last step
+    (timeout,) = pending(engine, "step_timeout")
+    engine.clock.set(parse_ts(timeout["due_at"]))  # type: ignore[attr-defined]
+    asyncio.run(engine._fire(timeout["id"]))
+    incident = engine.store.incident(1)
+    assert incident["state"] == "acknowledged" and incident["owner"] == "alice"
+    assert [
+        (p["tech_id"], p["kind"]) for p in engine.store.pages_for(1) if p["kind"] != "notice"
+    ] == [
+        ("alice", "page"),
+        ("carol", "page"),
+    ]
+    assert any(
+        "nobody further up the chain answered; you still own it" in n
+        for n in notices(engine, "alice")
+    )
+    assert pending(engine, "step_timeout") == []
+    assert "escalation.unanswered" in [e["kind"] for e in engine.store.events(incident_id=1)]
+
+
+def test_esc_with_no_step_left_keeps_the_owner_and_says_so(engine: Engine) -> None:
+    engine.receive_alert(ALERT, b"{}")
+    sms(engine, "alice", "ACK 1")
+    sms(engine, "alice", "ESC 1")
+    sms(engine, "carol", "ACK 1")  # backup engaged; alice still owns it
+    answer = sms(engine, "alice", "ESC 1")
+    assert answer == "#1: no further steps to escalate to; it stays owned."
+    assert engine.store.incident(1)["state"] == "acknowledged"
+    assert not any("nobody further up" in n for n in notices(engine, "alice"))
+
+
+def test_pages_of_an_owned_incident_name_the_owner_after_a_timeout(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, ENGINEERING)
+    engine.receive_alert(ALERT, b"{}")
+    sms(engine, "alice", "ACK 1")
+    sms(engine, "alice", "ESC 1")  # carol (backup)
+    (timeout,) = pending(engine, "step_timeout")
+    engine.clock.set(parse_ts(timeout["due_at"]))  # type: ignore[attr-defined]
+    asyncio.run(engine._fire(timeout["id"]))  # carol silent: engineering (owner tech) next
+    (page,) = [p for p in engine.store.pages_for(1) if p["step_index"] == 2 and p["kind"] == "page"]
+    assert "Alice Nguyen owns it." in page["body"]

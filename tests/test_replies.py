@@ -10,6 +10,13 @@ from oncall.replies import HELP_TEXT, Reply, parse_reply
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
+        # a colon after the number
+        ("UPD 1: server back", Reply("upd", 1, "server back")),
+        ("RES 1: done", Reply("res", 1, "done")),
+        ("VENDOR 1: isp", Reply("vendor", 1, "", "isp")),
+        ("VENDOR 1 isp: 8823 on hold", Reply("vendor", 1, "8823 on hold", "isp")),
+        ("ACK 12:", Reply("ack", 12)),
+        ("UPD 123", Reply("upd", 123, "")),
         # the runbook
         ("SOP 12", Reply("sop", 12)),
         ("runbook #4", Reply("sop", 4)),

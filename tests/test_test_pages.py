@@ -102,6 +102,28 @@ def test_only_the_tech_under_test_may_acknowledge(engine: Engine) -> None:
     assert sms(engine, "alice", "ACK 1", sid="SM3") == "#1 is already resolved."
 
 
+def test_another_tech_cannot_settle_a_test_page_from_the_shell(engine: Engine) -> None:
+    # `oncall ack 1 --as bob` / `oncall assign 1 bob` must not prove alice's phone works.
+    engine.test_pages.send(["alice"], AFTER_HOURS, "on demand")
+    with engine.store.transaction():
+        handled, answer, _ = engine.acknowledge(engine.store.incident(1), "bob", AFTER_HOURS)
+    assert handled == "already" and "test page for Alice Nguyen" in answer
+    with engine.store.transaction():
+        handled, answer, _ = engine.owners.assign(
+            engine.store.incident(1), "bob", "owner", AFTER_HOURS
+        )
+    assert handled == "already" and "test page" in answer
+    incident = engine.store.incident(1)
+    assert incident["state"] == "paging" and incident["acked_by"] is None
+    assert incident["owner"] is None
+    assert "test_page.acknowledged" not in kinds(engine, 1)
+    # TAKE from the phone under test counts as its acknowledgment, without an owner.
+    assert sms(engine, "bob", "TAKE 1") == "You were not paged for #1; nothing changed."
+    assert sms(engine, "alice", "TAKE 1", sid="SM2") == ACK_TEXT
+    incident = engine.store.incident(1)
+    assert incident["acked_by"] == "alice" and incident["owner"] is None
+
+
 def test_an_unacknowledged_test_page_is_reported_to_the_owner(engine: Engine) -> None:
     engine.test_pages.send(["bob"], AFTER_HOURS, "on demand")
     (deadline,) = pending(engine, "step_timeout")
