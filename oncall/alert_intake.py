@@ -131,18 +131,16 @@ class AlertIntake(EnginePart):
         """The client's open incidents an alert could join: same condition, or (for storms)
         grown since `recent_since`. Narrowed in SQL so thousands of open incidents stay cheap."""
         since = utcnow_text(recent_since) if recent_since is not None else "9999"
+        # A UNION of two index searches ((client, fold_key) and (client, last_alert_at)): an
+        # OR in one WHERE made SQLite walk every open incident of the client instead.
+        states = (escalation.PAGING, escalation.ACKNOWLEDGED, escalation.EXHAUSTED)
         rows = self.store.all(
             "SELECT id, fold_key, priority, last_alert_at FROM incidents"
-            " WHERE client = ? AND state IN (?, ?, ?) AND (fold_key = ? OR last_alert_at >= ?)"
+            " WHERE client = ? AND fold_key = ? AND state IN (?, ?, ?)"
+            " UNION SELECT id, fold_key, priority, last_alert_at FROM incidents"
+            " WHERE client = ? AND last_alert_at >= ? AND state IN (?, ?, ?)"
             " ORDER BY id",
-            (
-                alert.client,
-                escalation.PAGING,
-                escalation.ACKNOWLEDGED,
-                escalation.EXHAUSTED,
-                grouping.fold_key(alert),
-                since,
-            ),
+            (alert.client, grouping.fold_key(alert), *states, alert.client, since, *states),
         )
         return [
             grouping.OpenIncident(

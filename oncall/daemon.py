@@ -30,7 +30,7 @@ from oncall.sandbox import SandboxPeer
 from oncall.serving import RunningServer, start_server
 from oncall.store import Store
 from oncall.systemd_notify import SystemdNotifier
-from oncall.web import create_app
+from oncall.web import create_app, durable_answers
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +72,8 @@ class Daemon:
         self.deadman = Deadman(lambda: self.catalog.config.deadman)
         self._deadman_task: asyncio.Task[None] | None = None
         self._adopt_task: asyncio.Task[None] | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
         self._ready = False  # READY=1 sent: reloads may tell systemd about themselves
 
     @property
@@ -83,6 +85,11 @@ class Daemon:
         config = self.catalog.config
         self.systemd.status("starting: opening the database")
         self.store = Store(config.database, durable=self.durable)
+        # One fsync per event-loop turn instead of one per transaction; every HTTP answer and
+        # Twilio request waits for the commit of what it reports (see Store.durable).
+        self.store.enable_group_commit()
+        self.store.checkpoint_elsewhere()
+        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoints())
         api_base = config.twilio.api_base_url
         if config.twilio.mode == "sandbox" and api_base is None:
             names = {tech.phone: tech.name for tech in config.techs.values()}
@@ -94,12 +101,15 @@ class Daemon:
             api_base = self._sandbox_server.url
             log.info("sandbox.started", url=api_base)
         self.notifier = Notifier(config.twilio, api_base_url=api_base)
+        self.notifier.before_send = self.store.durable
         self.engine = Engine(self.catalog, self.store, self.notifier, self.clock)
         rearmed = self.engine.rearm()
         self._wheel_task = asyncio.get_running_loop().create_task(self.engine.wheel.run())
         self._adopt_task = asyncio.get_running_loop().create_task(self._adopt_cli_timers())
         host, port = config.listen
-        self._http = await start_server(create_app(self.engine), host, port)
+        self._http = await start_server(
+            durable_answers(create_app(self.engine), self.store), host, port
+        )
         if config.intake_email is not None:
             self.email = await start_email_intake(self.engine, config.intake_email)
         self.upkeep = CalendarUpkeep(
@@ -131,6 +141,18 @@ class Daemon:
         # The dead-man heartbeat starts only once the pager is ready to page.
         self._deadman_task = asyncio.get_running_loop().create_task(self.deadman.run())
 
+    async def _checkpoints(self) -> None:
+        """Copy the WAL into the database file from a worker thread, once a second."""
+        assert self.store is not None
+        store = self.store
+        while True:
+            await asyncio.sleep(1.0)
+            self._checkpointing = asyncio.ensure_future(asyncio.to_thread(store.checkpoint))
+            try:
+                await asyncio.shield(self._checkpointing)
+            except sqlite3.Error as exc:
+                log.warning("store.checkpoint_failed", error=str(exc))
+
     async def _adopt_cli_timers(self) -> None:
         """Pick up deadlines CLI commands wrote to the database (see Engine.adopt_timers)."""
         assert self.engine is not None
@@ -159,6 +181,13 @@ class Daemon:
             self._deadman_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._deadman_task
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
+        if self._checkpointing is not None:  # the store closes only once it is done
+            with contextlib.suppress(Exception):
+                await self._checkpointing
         if self._adopt_task is not None:
             self._adopt_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

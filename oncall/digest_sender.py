@@ -250,6 +250,7 @@ class DigestSender(EnginePart):
         assert smtp is not None
         error: str | None = None
         try:
+            await self.store.durable()  # the digest's 'sending' state first
             await mailer.send(smtp, job.to, job.composed.subject, job.composed.body)
         except MailError as exc:
             error = str(exc)

@@ -63,6 +63,7 @@ class EmailHandler:
         except Exception:  # noqa: BLE001 - the sender must keep the mail and retry
             log.exception("email.record_failed", clients=list(clients))
             return "451 4.3.0 could not record the alert; try again later"
+        await self.engine.store.durable()  # committed before the sender may forget it
         return "250 " + "; ".join(answers)
 
     def _take(self, client: str, raw: bytes) -> str:

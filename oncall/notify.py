@@ -8,7 +8,7 @@ Twilio error codes a page can meet are explained in words for the log (`error_me
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -120,6 +120,9 @@ class Notifier:
         self.settings = settings
         self._http = TimedHttpClient(timeout=settings.request_timeout.total_seconds())
         self.client = Client(settings.account_sid, settings.auth_token, http_client=self._http)
+        # Awaited before every create request: the state change behind it is committed first
+        # (the daemon's group commit, Store.durable).
+        self.before_send: Callable[[], Awaitable[None]] | None = None
         base = api_base_url or settings.api_base_url
         if base:
             self.client.api.base_url = base
@@ -130,6 +133,8 @@ class Notifier:
         validity = validity or self.settings.sms_validity
         # Twilio accepts ValidityPeriod between 1 and 36000 seconds (1 s … 10 h).
         validity_seconds = max(1, min(36000, int(validity.total_seconds())))
+        if self.before_send is not None:
+            await self.before_send()
         try:
             message = await self.client.messages.create_async(
                 to=to,
@@ -148,6 +153,8 @@ class Notifier:
         Answering-machine detection is on, so that request says who answered (`AnsweredBy`);
         every progress event is reported to `status_callback`.
         """
+        if self.before_send is not None:
+            await self.before_send()
         try:
             call = await self.client.calls.create_async(
                 to=to,

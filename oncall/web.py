@@ -53,6 +53,25 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def durable_answers(app: Any, store: Any) -> Any:
+    """ASGI wrapper: no HTTP answer starts before what the request changed is committed
+    (the daemon's group commit shares one commit among a loop turn's transactions)."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_when_durable(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                await store.durable()
+            await send(message)
+
+        await app(scope, receive, send_when_durable)
+
+    return wrapped
+
+
 def create_app(engine: Engine) -> Starlette:
     """Build the daemon's ASGI app around one engine."""
 
