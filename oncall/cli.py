@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -33,10 +33,14 @@ from oncall.cli_rotations import (
 )
 from oncall.cli_support import (
     catalog_or_fail,
+    change_incident,
     config_option,
     fail,
     format_option,
+    known_tech,
+    open_store,
     parse_instant,
+    shell_engine,
 )
 from oncall.cli_updates import update_command
 from oncall.clock import SystemClock
@@ -44,7 +48,7 @@ from oncall.errors import ConfigError
 from oncall.escalation import START, Exhausted, plan_from
 from oncall.intake import AlertError, parse_generic
 from oncall.output import render
-from oncall.store import Store, parse_ts
+from oncall.store import parse_ts
 from oncall.timeline import render_incident
 
 
@@ -55,12 +59,6 @@ def _catalog(config_path: Path) -> Catalog:
 def _instant(value: str | None, catalog: Catalog) -> datetime:
     """An ISO 8601 instant; a value without offset is read in daemon.timezone."""
     return parse_instant(value, catalog.config.timezone)
-
-
-def _open_store(catalog: Catalog) -> Store:
-    if not catalog.config.database.exists():
-        fail(f"no database at {catalog.config.database} (has the daemon run yet?)")
-    return Store(catalog.config.database)
 
 
 @click.group()
@@ -172,7 +170,7 @@ def log_command(
     """The escalation log: every alert, decision, page, reply and state change."""
     catalog = _catalog(config_path)
     since = _instant(since_text, catalog) if since_text else None
-    with _open_store(catalog) as store:
+    with open_store(catalog) as store:
         events = store.events(client=client, since=since, incident_id=incident, limit=limit)
     zone = catalog.config.timezone
     machine = fmt != "table"
@@ -206,7 +204,7 @@ def log_command(
 def show(config_path: Path, incident_id: int) -> None:
     """One incident's timeline, human readable."""
     catalog = _catalog(config_path)
-    with _open_store(catalog) as store:
+    with open_store(catalog) as store:
         if store.incident(incident_id) is None:
             fail(f"no incident #{incident_id}")
         click.echo(render_incident(store, incident_id, catalog.config.timezone))
@@ -216,24 +214,18 @@ def _change_incident(
     config_path: Path, incident_id: int, actor: str, action: str, note: str = ""
 ) -> None:
     """Acknowledge or resolve from the shell; the running daemon sees it on its next timer."""
-    from oncall.engine import Engine
-    from oncall.logs import configure_logging
-
-    configure_logging("warning")  # the answer goes to stdout; only problems are logged
     catalog = _catalog(config_path)
-    if actor not in catalog.techs:
-        fail(f"unknown tech {actor!r} (have: {', '.join(sorted(catalog.techs))})", 2)
-    with _open_store(catalog) as store:
-        engine = Engine(catalog, store, None, SystemClock())
-        now = datetime.now(UTC)
-        with store.transaction():
-            incident = store.incident(incident_id)
-            if incident is None:
-                fail(f"no incident #{incident_id}")
-            if action == "ack":
-                handled, answer, _ = engine.acknowledge(incident, f"{actor}", now)
-            else:
-                handled, answer, _ = engine.resolve(incident, f"{actor}", now, note)
+    known_tech(catalog, actor)
+    with shell_engine(catalog) as engine:
+        handled, answer = change_incident(
+            engine,
+            incident_id,
+            lambda incident, now: (
+                engine.acknowledge(incident, actor, now)
+                if action == "ack"
+                else engine.resolve(incident, actor, now, note)
+            ),
+        )
     if handled == "already":
         fail(answer)
     click.echo(answer)

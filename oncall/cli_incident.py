@@ -8,16 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from oncall.catalog import Catalog
-from oncall.cli_support import catalog_or_fail, config_option, fail, local_text
-from oncall.clock import SystemClock
-from oncall.store import Store, parse_ts
+from oncall.cli_support import (
+    catalog_or_fail,
+    change_incident,
+    config_option,
+    fail,
+    known_tech,
+    local_text,
+    shell_engine,
+)
+from oncall.store import parse_ts
 from oncall.vendors import find_vendor, is_release, reach, unknown_vendor_text
 
 Change = tuple[str, str, list[tuple[int, datetime]]]
@@ -25,32 +31,15 @@ Change = tuple[str, str, list[tuple[int, datetime]]]
 
 @contextmanager
 def _engine(config_path: Path) -> Iterator[Any]:
-    from oncall.engine import Engine
-    from oncall.logs import configure_logging
-
-    configure_logging("warning")  # the answer goes to stdout; only problems are logged
-    catalog = catalog_or_fail(config_path)
-    if not catalog.config.database.exists():
-        fail(f"no database at {catalog.config.database} (has the daemon run yet?)")
-    with Store(catalog.config.database) as store:
-        yield Engine(catalog, store, None, SystemClock())
-
-
-def _known_tech(catalog: Catalog, tech_id: str) -> None:
-    if tech_id not in catalog.techs:
-        fail(f"unknown tech {tech_id!r} (have: {', '.join(sorted(catalog.techs))})", 2)
+    with shell_engine(catalog_or_fail(config_path)) as engine:
+        yield engine
 
 
 def _change(
     engine: Any, incident_id: int, act: Callable[[dict[str, Any], datetime], Change]
 ) -> str:
-    """Run one change on the incident in a transaction; exit 1 if it changed nothing."""
-    now = datetime.now(UTC)
-    with engine.store.transaction():
-        incident = engine.store.incident(incident_id)
-        if incident is None:
-            fail(f"no incident #{incident_id}")
-        handled, answer, _ = act(incident, now)
+    """Run one change on the incident; exit 1 if it changed nothing."""
+    handled, answer = change_incident(engine, incident_id, act)
     if handled in ("already", "vendor_unknown"):
         fail(answer)
     return answer
@@ -64,7 +53,7 @@ def _change(
 def assign_command(config_path: Path, incident_id: int, tech: str, actor: str) -> None:
     """Make TECH the owner of an incident (paging stops if it was still paging)."""
     with _engine(config_path) as engine:
-        _known_tech(engine.catalog, tech)
+        known_tech(engine.catalog, tech)
         answer = _change(
             engine,
             incident_id,
@@ -101,7 +90,7 @@ def vendor_command(
             return
         if actor is None:
             fail("say who contacted the vendor: --as TECH", 2)
-        _known_tech(engine.catalog, actor)
+        known_tech(engine.catalog, actor)
         vendor = find_vendor(known, vendor_id)
         if vendor is None:
             fail(unknown_vendor_text(incident_id, vendor_id, known))

@@ -14,9 +14,17 @@ from pathlib import Path
 import click
 
 from oncall import texts
-from oncall.cli_support import catalog_or_fail, config_option, fail, format_option, instant_text
+from oncall.cli_support import (
+    catalog_or_fail,
+    config_option,
+    fail,
+    format_option,
+    instant_text,
+    known_tech,
+    open_store,
+    shell_engine,
+)
 from oncall.output import render
-from oncall.store import Store
 from oncall.test_pages import recent_test_pages
 
 
@@ -28,23 +36,15 @@ from oncall.test_pages import recent_test_pages
 def page_command(config_path: Path, tech: str | None, test: bool, all_: bool) -> None:
     """Send a test page to TECH (or --all): acknowledged like a real page; the owner hears
     of it if it is not acknowledged within [test_pages] ack_within."""
-    from oncall.clock import SystemClock
-    from oncall.engine import Engine
-    from oncall.logs import configure_logging
-
     if not test:
         fail("only test pages are sent from the shell: oncall page --test TECH", 2)
     if bool(tech) == all_:
         fail("name one tech, or --all: oncall page --test TECH | --test --all", 2)
-    configure_logging("warning")  # the answer goes to stdout; only problems are logged
     catalog = catalog_or_fail(config_path)
-    if tech is not None and tech not in catalog.techs:
-        fail(f"unknown tech {tech!r} (have: {', '.join(sorted(catalog.techs))})", 2)
-    if not catalog.config.database.exists():
-        fail(f"no database at {catalog.config.database} (has the daemon run yet?)")
+    if tech is not None:
+        known_tech(catalog, tech)
     settings = catalog.config.test_pages
-    with Store(catalog.config.database) as store:
-        engine = Engine(catalog, store, None, SystemClock())
+    with shell_engine(catalog) as engine:
         tech_ids = engine.test_pages.default_techs() if all_ else [str(tech)]
         numbers, _ = engine.test_pages.send(tech_ids, datetime.now(UTC), "on demand (CLI)")
     for number, tech_id in zip(numbers, tech_ids, strict=True):
@@ -71,10 +71,7 @@ def page_command(config_path: Path, tech: str | None, test: bool, all_: bool) ->
 def test_pages_command(config_path: Path, limit: int, fmt: str) -> None:
     """The latest test pages: to whom, when, and whether they were acknowledged."""
     catalog = catalog_or_fail(config_path)
-    database = catalog.config.database
-    if not database.exists():
-        fail(f"no database at {database} (has the daemon run yet?)")
-    with Store(database) as store:
+    with open_store(catalog) as store:
         report = recent_test_pages(store, limit)
     zone = catalog.config.timezone
     table = fmt == "table"

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
@@ -20,6 +22,10 @@ import pendulum
 from oncall.catalog import Catalog, load_catalog
 from oncall.errors import ConfigError
 from oncall.output import FORMATS
+from oncall.store import Store
+
+if TYPE_CHECKING:
+    from oncall.engine import Engine
 
 DEFAULT_CONFIG = os.environ.get("ONCALL_CONFIG", "config.example.toml")
 
@@ -48,6 +54,49 @@ def catalog_or_fail(config_path: Path, now: datetime | None = None) -> Catalog:
         return load_catalog(config_path, now=now)
     except ConfigError as exc:
         fail(str(exc), 2)
+
+
+def known_tech(catalog: Catalog, tech_id: str) -> None:
+    """Exit 2 naming the techs there are, unless `tech_id` is one of them."""
+    if tech_id not in catalog.techs:
+        fail(f"unknown tech {tech_id!r} (have: {', '.join(sorted(catalog.techs))})", 2)
+
+
+def open_store(catalog: Catalog) -> Store:
+    """The daemon's database, or exit 1 if there is none yet."""
+    if not catalog.config.database.exists():
+        fail(f"no database at {catalog.config.database} (has the daemon run yet?)")
+    return Store(catalog.config.database)
+
+
+@contextmanager
+def shell_engine(catalog: Catalog) -> Iterator[Engine]:
+    """An engine on the daemon's database that sends nothing, for commands that change
+    incidents: what they queue (notices, pages, reminders) are durable timers the running
+    daemon adopts within seconds. Only problems are logged; the answer goes to stdout."""
+    from oncall.clock import SystemClock
+    from oncall.engine import Engine
+    from oncall.logs import configure_logging
+
+    configure_logging("warning")
+    with open_store(catalog) as store:
+        yield Engine(catalog, store, None, SystemClock())
+
+
+def change_incident(
+    engine: Engine,
+    incident_id: int,
+    act: Callable[[dict[str, Any], datetime], tuple[str, str, Any]],
+) -> tuple[str, str]:
+    """Run one change on an incident in a transaction (exit 1 if there is no such incident);
+    returns how it was handled and the answer, as an SMS reply would get them."""
+    now = datetime.now(UTC)
+    with engine.store.transaction():
+        incident = engine.store.incident(incident_id)
+        if incident is None:
+            fail(f"no incident #{incident_id}")
+        handled, answer, _ = act(incident, now)
+    return handled, answer
 
 
 def parse_instant(value: str | None, zone: ZoneInfo) -> datetime:

@@ -121,7 +121,9 @@ def post_all(url: str, count: int, spread: float, stop: threading.Event, answere
                         answered.add(i)
                         break
                 except httpx.HTTPError:
-                    pass
+                    # The daemon is down (just killed): the sender keeps the alert and retries.
+                    time.sleep(0.05)
+                    continue
                 time.sleep(0.05)
 
 
