@@ -18,10 +18,10 @@ from oncall.engine_part import EnginePart
 from oncall.notify import OPTED_OUT, SendError, Sent, error_meaning
 from oncall.outbound import (
     RECOVERY_SLACK,
+    log_recovery,
     mark_failed,
     mark_sent,
     may_have_reached_twilio,
-    recovery_text,
     retry_at,
     schedule_retry,
     start_sending,
@@ -167,11 +167,12 @@ class Delivery(EnginePart):
             sent = await self.engine.notifier.find_sent(page["phone"], page["body"], since, known)
         now = self.clock.now()
         with self.store.transaction():
-            self.store.log(
+            log_recovery(
+                self.store,
                 now,
-                "page.recovered" if sent else "page.resend",
-                f"page {page['id']} to {page['tech_id']} may already be at Twilio (cut off by a restart or a timeout): "
-                + recovery_text(sent),
+                "page",
+                f"page {page['id']} to {page['tech_id']}",
+                sent,
                 client=incident["client"],
                 incident_id=incident["id"],
                 page_id=page["id"],

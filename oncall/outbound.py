@@ -100,8 +100,19 @@ def may_have_reached_twilio(row: dict[str, Any]) -> bool:
     return row["state"] == "sending" or (row["error"] or "").startswith(NO_ANSWER)
 
 
-def recovery_text(sent: Sent | None) -> str:
-    """How the log tells what asking Twilio about an interrupted send found."""
-    if sent is not None:
-        return f"Twilio has it ({sent.sid}), not sent again"
-    return "Twilio has no trace of it; sending again"
+def log_recovery(
+    store: Store, now: datetime, kind: str, what: str, sent: Sent | None, **data: Any
+) -> None:
+    """Log what asking Twilio about a send that may have reached it found: `<kind>.recovered`
+    (Twilio has it: not sent again) or `<kind>.resend`."""
+    found = (
+        f"Twilio has it ({sent.sid}), not sent again"
+        if sent is not None
+        else "Twilio has no trace of it; sending again"
+    )
+    store.log(
+        now,
+        f"{kind}.recovered" if sent else f"{kind}.resend",
+        f"{what} may already be at Twilio (cut off by a restart or a timeout): {found}",
+        **data,
+    )

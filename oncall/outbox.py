@@ -20,10 +20,10 @@ from oncall.escalation import Position
 from oncall.notify import SendError, Sent, error_meaning
 from oncall.outbound import (
     RECOVERY_SLACK,
+    log_recovery,
     mark_failed,
     mark_sent,
     may_have_reached_twilio,
-    recovery_text,
     retry_at,
     schedule_retry,
     start_sending,
@@ -135,11 +135,12 @@ class Outbox(EnginePart):
         sent = await self.engine.notifier.find_sent(row["phone"], row["body"], since, known)
         now = self.clock.now()
         with self.store.transaction():
-            self.store.log(
+            log_recovery(
+                self.store,
                 now,
-                "outbox.recovered" if sent else "outbox.resend",
-                f"SMS {row['id']} to {_who(row)} may already be at Twilio (cut off by a restart or a timeout): "
-                + recovery_text(sent),
+                "outbox",
+                f"SMS {row['id']} to {_who(row)}",
+                sent,
                 client=row["client"],
                 incident_id=row["incident_id"],
                 outbox_id=row["id"],
