@@ -17,6 +17,7 @@ changed URL never reuses another calendar's copy).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -242,10 +243,9 @@ class RemoteCalendars:
         if not fetch:
             cached = self.cache.read(remote.name, remote.url)
             if cached is not None:
-                try:
+                # An unreadable cached copy: ask the host instead.
+                with contextlib.suppress(ConfigError):
                     return self._parse_cached(remote, cached), ""
-                except ConfigError:
-                    pass  # an unreadable cached copy: ask the host instead
         result = self.refresh(remote, now)
         if result.rotation is not None:
             return result.rotation, result.warning or ""

@@ -524,28 +524,26 @@ class Store:
                 self._depth -= 1
             return
         if self._group and self._open_batch():
-            self.conn.execute("SAVEPOINT oncall_tx")
-            self._depth = 1
-            try:
-                yield
-            except BaseException:
-                self.conn.execute("ROLLBACK TO oncall_tx")
-                self.conn.execute("RELEASE oncall_tx")
-                raise
-            else:
-                self.conn.execute("RELEASE oncall_tx")
-            finally:
-                self._depth = 0
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
+            # A savepoint in the loop turn's batch: atomic alone, committed with the batch.
+            begin, undo, done = (
+                ("SAVEPOINT oncall_tx",),
+                ("ROLLBACK TO oncall_tx", "RELEASE oncall_tx"),
+                ("RELEASE oncall_tx",),
+            )
+        else:
+            begin, undo, done = ("BEGIN IMMEDIATE",), ("ROLLBACK",), ("COMMIT",)
+        for sql in begin:
+            self.conn.execute(sql)
         self._depth = 1
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            for sql in undo:
+                self.conn.execute(sql)
             raise
         else:
-            self.conn.execute("COMMIT")
+            for sql in done:
+                self.conn.execute(sql)
         finally:
             self._depth = 0
 
