@@ -483,7 +483,10 @@ class Store:
         if wait > 0:
             loop.call_later(wait, self._commit_batch)
         else:
-            loop.call_soon(self._commit_batch)
+            # Not this loop turn's end but the next one's: a task started in this turn (a
+            # page due at once, see TimerWheel.arm) takes its first step before the COMMIT,
+            # so an alert and its page's "sending" mark share one fsync.
+            loop.call_soon(loop.call_soon, self._commit_batch)
         return True
 
     def _commit_batch(self) -> None:

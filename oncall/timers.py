@@ -36,11 +36,19 @@ class TimerWheel:
         self._order = itertools.count()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._started = False  # run() has started: due timers may start at once
         self.max_lateness = 0.0  # seconds; exposed for health checks and benchmarks
 
     def arm(self, timer_id: int, due: datetime) -> None:
         """Schedule (or re-schedule) a timer; arming one that is running is ignored."""
         if timer_id in self._running:
+            return
+        if self._started and not self._stopping and due <= self._clock.now():
+            # Due already (a page to send now): start it at once instead of on the wheel's
+            # next wake-up, so its first step runs in the next loop turn and its writes share
+            # the commit of the change that armed it (see Store._open_batch).
+            self._armed.pop(timer_id, None)
+            self._start(timer_id)
             return
         self._armed[timer_id] = due
         heapq.heappush(self._heap, (due, next(self._order), timer_id))
@@ -58,6 +66,7 @@ class TimerWheel:
 
     async def run(self) -> None:
         """Fire timers until stop(); each fire runs as its own task."""
+        self._started = True
         while not self._stopping:
             self._wake.clear()
             now = self._clock.now()
