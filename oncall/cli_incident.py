@@ -1,6 +1,6 @@
-"""`oncall assign` and `oncall vendor`: ownership and vendor contacts from the shell.
+"""`oncall ack`, `oncall resolve`, `oncall assign` and `oncall vendor`: incidents from the shell.
 
-Like `oncall ack`, they open the database directly with an engine that sends nothing; the
+They open the database directly with an engine that sends nothing; the
 notices and reminders they queue are durable timers the running daemon picks up.
 """
 
@@ -120,3 +120,43 @@ def _listing(engine: Any, incident: dict[str, Any], known: tuple[Any, ...]) -> s
         at = local_text(parse_ts(row["at"]), zone)
         lines.append(f"  {at}  {row['vendor']:<12} {row['actor']:<8}{ticket}  {what}")
     return "\n".join(lines)
+
+
+def _change_incident(
+    config_path: Path, incident_id: int, actor: str, action: str, note: str = ""
+) -> None:
+    """Acknowledge or resolve from the shell; the running daemon sees it on its next timer."""
+    catalog = catalog_or_fail(config_path)
+    known_tech(catalog, actor)
+    with shell_engine(catalog) as engine:
+        handled, answer = change_incident(
+            engine,
+            incident_id,
+            lambda incident, now: (
+                engine.acknowledge(incident, actor, now)
+                if action == "ack"
+                else engine.resolve(incident, actor, now, note)
+            ),
+        )
+    if handled == "already":
+        fail(answer)
+    click.echo(answer)
+
+
+@click.command()
+@config_option
+@click.argument("incident_id", type=int)
+@click.option("--as", "actor", required=True, help="The tech id taking it (recorded as owner).")
+def ack(config_path: Path, incident_id: int, actor: str) -> None:
+    """Acknowledge an incident from the shell: paging stops."""
+    _change_incident(config_path, incident_id, actor, "ack")
+
+
+@click.command()
+@config_option
+@click.argument("incident_id", type=int)
+@click.option("--as", "actor", required=True, help="The tech id resolving it.")
+@click.option("--note", default="", help="What was done.")
+def resolve(config_path: Path, incident_id: int, actor: str, note: str) -> None:
+    """Resolve an incident from the shell: paging stops."""
+    _change_incident(config_path, incident_id, actor, "res", note)

@@ -71,7 +71,7 @@ def page_command(config_path: Path, tech: str | None, test: bool, all_: bool) ->
 def test_pages_command(config_path: Path, limit: int, fmt: str) -> None:
     """The latest test pages: to whom, when, and whether they were acknowledged."""
     catalog = catalog_or_fail(config_path)
-    with open_store(catalog) as store:
+    with open_store(catalog.config) as store:
         report = recent_test_pages(store, limit)
     zone = catalog.config.timezone
     table = fmt == "table"

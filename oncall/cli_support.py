@@ -1,5 +1,8 @@
 """What every `oncall` command shares: the --config and --format options, failing with an exit
-code, loading the catalog, reading instants and writing them.
+code, loading the config or the whole catalog, reading instants and writing them.
+
+Kept light to import (the catalog and the engine load only when a command asks for them), so
+that read-only commands such as `oncall log` start quickly.
 
 Exit codes: 0 success, 1 the thing asked about failed or was not found, 2 bad usage or a
 configuration error (the message names the file and key).
@@ -19,12 +22,13 @@ from zoneinfo import ZoneInfo
 import click
 import pendulum
 
-from oncall.catalog import Catalog, load_catalog
+from oncall.config import Config, load_config
 from oncall.errors import ConfigError
 from oncall.output import FORMATS
 from oncall.store import Store
 
 if TYPE_CHECKING:
+    from oncall.catalog import Catalog
     from oncall.engine import Engine
 
 DEFAULT_CONFIG = os.environ.get("ONCALL_CONFIG", "config.example.toml")
@@ -50,8 +54,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def catalog_or_fail(config_path: Path, now: datetime | None = None) -> Catalog:
     """The catalog (rotations indexed around now), or exit 2 naming the problem."""
+    from oncall.catalog import load_catalog
+
     try:
         return load_catalog(config_path, now=now)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+def config_or_fail(config_path: Path) -> Config:
+    """config.toml alone (no calendars, no SOPs), or exit 2 naming the problem: enough for
+    commands that only read the database."""
+    try:
+        return load_config(config_path)
     except ConfigError as exc:
         fail(str(exc), 2)
 
@@ -62,11 +77,11 @@ def known_tech(catalog: Catalog, tech_id: str) -> None:
         fail(f"unknown tech {tech_id!r} (have: {', '.join(sorted(catalog.techs))})", 2)
 
 
-def open_store(catalog: Catalog) -> Store:
+def open_store(config: Config) -> Store:
     """The daemon's database, or exit 1 if there is none yet."""
-    if not catalog.config.database.exists():
-        fail(f"no database at {catalog.config.database} (has the daemon run yet?)")
-    return Store(catalog.config.database)
+    if not config.database.exists():
+        fail(f"no database at {config.database} (has the daemon run yet?)")
+    return Store(config.database)
 
 
 @contextmanager
@@ -79,7 +94,7 @@ def shell_engine(catalog: Catalog) -> Iterator[Engine]:
     from oncall.logs import configure_logging
 
     configure_logging("warning")
-    with open_store(catalog) as store:
+    with open_store(catalog.config) as store:
         yield Engine(catalog, store, None, SystemClock())
 
 

@@ -388,6 +388,9 @@ class Store:
         self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=5000")
+        # Sub-journals (each group-commit transaction is a SAVEPOINT) and sort scratch stay in
+        # memory: on disk they are temp files written and deleted at every commit.
+        self.db.execute("PRAGMA temp_store=MEMORY")
         self._depth = 0
         # Group commit (the daemon only, see enable_group_commit): the open batch's commit.
         self._group = False

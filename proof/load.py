@@ -345,7 +345,10 @@ def main(argv: list[str] | None = None) -> int:
         f"  floor, quiet (200 samples): round trip + commit {ms(quiet)}; "
         f"HTTP {ms(quiet_http)}; commit {ms(quiet_commit)}"
     )
-    print(f"  floor, during the run ({len(floor.samples)} samples): {ms(floor.samples)}")
+    print(
+        f"  floor, during the run ({len(floor.samples)} samples): {ms(floor.samples)}; "
+        f"HTTP {ms(floor.http_part)}; commit {ms(floor.commit_part)}"
+    )
     if latencies and quiet:
         print(
             f"  our p99 / quiet floor p99 = {p99 * 1000:.1f} / {floor_p99 * 1000:.1f} ms = "
