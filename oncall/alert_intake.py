@@ -263,7 +263,9 @@ class AlertIntake(EnginePart):
                 alert_id=alert_id,
             )
             return incident_id, []
-        _, _, timers = self.engine.resolve(incident, "monitoring", now, "monitoring reports it resolved")
+        _, _, timers = self.engine.resolve(
+            incident, "monitoring", now, "monitoring reports it resolved"
+        )
         body = texts.auto_resolved_text(incident_id, sop.name, incident["summary"])
         position = Position(incident["pass_number"], incident["step_index"])
         paged = dict.fromkeys(

@@ -22,6 +22,7 @@ from oncall.engine_part import EnginePart
 from oncall.escalation import Position
 from oncall.sops import Sop
 from oncall.store import parse_ts, utcnow_text
+from oncall.timers import Timers
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +35,6 @@ UPD_HELP = (
     "UPD {n} <what is known, next action, next update time>, "
     "e.g. UPD {n} Server restarting, next update 02:30"
 )
-Timers = list[tuple[int, datetime]]
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,9 @@ class Defaults:
     repeats: int
     send_retries: int
     retry_backoff: timedelta
-    group_window: timedelta = timedelta(minutes=3)  # a client's alerts within this join one incident
+    group_window: timedelta = timedelta(
+        minutes=3
+    )  # a client's alerts within this join one incident
     tech_pages_per_hour: int = 20  # a tech's paging budget; 0 = no limit
     # SMS noise control: at least this long between two SMS to one tech (0 = off), and at most
     # this many SMS per tech in 15 minutes (0 = off); pages held meanwhile go as one SMS
@@ -336,7 +338,19 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
     _check_keys(
         data,
-        {"daemon", "twilio", "defaults", "techs", "intake", "rotations", "selfcheck", "test_pages", "client_updates", "smtp", "digest"},
+        {
+            "daemon",
+            "twilio",
+            "defaults",
+            "techs",
+            "intake",
+            "rotations",
+            "selfcheck",
+            "test_pages",
+            "client_updates",
+            "smtp",
+            "digest",
+        },
         path,
         "",
     )

@@ -75,9 +75,7 @@ def parse_client_updates(value: Any, path: Path) -> ClientUpdates:
         contacts=contacts,
         every_priority=every_priority,
         grace=parse_duration(table.get("grace", "15m"), path, "client_updates.grace"),
-        templates=check_templates(
-            table.get("templates", {}), path, "client_updates.templates"
-        ),
+        templates=check_templates(table.get("templates", {}), path, "client_updates.templates"),
     )
 
 

@@ -20,10 +20,9 @@ from oncall.outbound import (
     RECOVERY_SLACK,
     log_recovery,
     mark_failed,
-    mark_sent,
     may_have_reached_twilio,
-    retry_at,
-    schedule_retry,
+    record_sent,
+    retry_or_give_up,
     start_sending,
 )
 from oncall.pager import SEND
@@ -113,12 +112,15 @@ class Delivery(EnginePart):
         tech = self.catalog.techs.get(page["tech_id"])
         who = f"{tech.name if tech else page['tech_id']} ({page['phone']})"
         with self.store.transaction():
-            mark_sent(self.store, "pages", page, sent, now)
-            self.store.finish_timer(timer["id"], now, "sent")
-            self.store.log(
+            record_sent(
+                self.store,
+                "pages",
+                page,
+                timer,
+                sent,
                 now,
-                "page.sent",
-                (
+                event="page",
+                message=(
                     f"voice call to {who} for #{incident['id']}"
                     if page["channel"] == "voice"
                     else f"SMS to {who}: {page['body']}"
@@ -126,7 +128,6 @@ class Delivery(EnginePart):
                 client=incident["client"],
                 incident_id=incident["id"],
                 page_id=page["id"],
-                sid=sent.sid,
                 tech=page["tech_id"],
                 channel=page["channel"],
             )
@@ -181,36 +182,22 @@ class Delivery(EnginePart):
 
     def _send_failed(self, timer: dict[str, Any], page: dict[str, Any], exc: SendError) -> None:
         now = self.clock.now()
-        settings = self.catalog.config.defaults
-        attempts = page["attempts"] + 1
-        timers: list[tuple[int, datetime]] = []
         with self.store.transaction():
-            self.store.finish_timer(timer["id"], now, "error")
-            due = retry_at(settings, attempts, exc.transient, now)
-            if due is not None:
-                timers.append(
-                    schedule_retry(
-                        self.store,
-                        "pages",
-                        page,
-                        timer_kind=SEND,
-                        incident_id=page["incident_id"],
-                        attempts=attempts,
-                        error=str(exc),
-                        due=due,
-                        now=now,
-                    )
-                )
-                self.store.log(
-                    now,
-                    "page.retry",
-                    f"attempt {attempts} to reach Twilio for {page['tech_id']} failed ({exc}); retrying at {utcnow_text(due)}",
-                    incident_id=page["incident_id"],
-                    page_id=page["id"],
-                )
-                log.warning("page.retry", page_id=page["id"], attempt=attempts, error=str(exc))
-            else:
-                timers = self.page_failed(page, attempts, str(exc), now, exc.code)
+            timers = retry_or_give_up(
+                self.store,
+                self.catalog.config.defaults,
+                "pages",
+                page,
+                timer,
+                exc,
+                now,
+                timer_kind=SEND,
+                timer_incident=page["incident_id"],
+                event="page",
+                what=f"reach Twilio for {page['tech_id']}",
+                give_up=lambda attempts: self.page_failed(page, attempts, str(exc), now, exc.code),
+                data={"incident_id": page["incident_id"], "page_id": page["id"]},
+            )
         self.engine.arm(timers)
 
     def page_failed(

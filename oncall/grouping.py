@@ -73,7 +73,7 @@ def higher_priority(a: str | None, b: str | None) -> str | None:
 
 
 def storm_summary(count: int, client_name: str, span: timedelta, first_summary: str) -> str:
-    """"14 alerts at Acme in 3 min: PLC line 3 offline, ..." (GSM-7 only: no ellipsis character)."""
+    """ "14 alerts at Acme in 3 min: PLC line 3 offline, ..." (GSM-7 only: no ellipsis character)."""
     return f"{count} alerts at {client_name} in {_minutes(span)}: {first_summary}, ..."
 
 

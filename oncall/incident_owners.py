@@ -19,11 +19,11 @@ from oncall.engine_part import EnginePart
 from oncall.escalation import Position
 from oncall.store import parse_ts, utcnow_text
 from oncall.texts import duration
+from oncall.timers import Timers
 
 log = structlog.get_logger(__name__)
 
 ENGAGE = "engage"
-Timers = list[tuple[int, datetime]]
 
 
 def target_gap(timer: dict[str, Any], now: datetime) -> timedelta:

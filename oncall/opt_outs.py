@@ -17,10 +17,9 @@ from oncall import texts
 from oncall.engine_part import EnginePart
 from oncall.escalation import Position
 from oncall.store import utcnow_text
+from oncall.timers import Timers
 
 log = structlog.get_logger(__name__)
-
-Timers = list[tuple[int, datetime]]
 
 
 class SmsOptOuts(EnginePart):

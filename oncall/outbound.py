@@ -3,18 +3,26 @@
 Pages (`pages`, oncall.delivery) and texts to people who are not techs (`outbox`,
 oncall.outbox) keep the same columns for sending: state, attempts, twilio_sid, error. This
 module holds the steps they share — marking a row as handed over, the retry policy with its
-doubling backoff and durable retry timer, and the words for a send a restart interrupted — so
-the two outboxes cannot drift apart. Everything here runs inside the caller's transaction.
+doubling backoff and durable retry timer, recording a send Twilio accepted, and the words for
+a send a restart interrupted — so the two outboxes cannot drift apart. Everything here runs
+inside the caller's transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
+
 from oncall.config import Defaults
-from oncall.notify import NO_ANSWER, Sent
+from oncall.notify import NO_ANSWER, SendError, Sent
 from oncall.store import Store, utcnow_text
+from oncall.timers import Timers
+
+log = structlog.get_logger(__name__)
+
 
 # A row in one of these states has not been handed to Twilio as far as the row knows.
 UNSENT = ("pending", "sending")
@@ -51,6 +59,71 @@ def mark_sent(store: Store, table: str, row: dict[str, Any], sent: Sent, now: da
             "updated_at": utcnow_text(now),
         },
     )
+
+
+def record_sent(
+    store: Store,
+    table: str,
+    row: dict[str, Any],
+    timer: dict[str, Any],
+    sent: Sent,
+    now: datetime,
+    *,
+    event: str,
+    message: str,
+    **data: Any,
+) -> None:
+    """Twilio accepted the row's create request: mark it sent, finish its send timer and log
+    `<event>.sent` with `data` (the row's ids) and the SID."""
+    mark_sent(store, table, row, sent, now)
+    store.finish_timer(timer["id"], now, "sent")
+    store.log(now, f"{event}.sent", message, sid=sent.sid, **data)
+
+
+def retry_or_give_up(
+    store: Store,
+    defaults: Defaults,
+    table: str,
+    row: dict[str, Any],
+    timer: dict[str, Any],
+    exc: SendError,
+    now: datetime,
+    *,
+    timer_kind: str,
+    timer_incident: int,
+    event: str,
+    what: str,
+    give_up: Callable[[int], Timers],
+    data: dict[str, Any],
+) -> Timers:
+    """A create request failed: finish the send timer, then either schedule the next attempt
+    (the shared policy: a `timer_kind` timer, logged as `<event>.retry` with `data`, saying
+    "attempt N to <what> failed") or call `give_up(attempts)` for the row's own consequences.
+    Returns the timers to arm."""
+    attempts = row["attempts"] + 1
+    store.finish_timer(timer["id"], now, "error")
+    due = retry_at(defaults, attempts, exc.transient, now)
+    if due is None:
+        return give_up(attempts)
+    retry = schedule_retry(
+        store,
+        table,
+        row,
+        timer_kind=timer_kind,
+        incident_id=timer_incident,
+        attempts=attempts,
+        error=str(exc),
+        due=due,
+        now=now,
+    )
+    store.log(
+        now,
+        f"{event}.retry",
+        f"attempt {attempts} to {what} failed ({exc}); retrying at {utcnow_text(due)}",
+        **data,
+    )
+    log.warning(f"{event}.retry", attempt=attempts, error=str(exc), **data)
+    return [retry]
 
 
 def schedule_retry(

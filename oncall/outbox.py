@@ -22,18 +22,17 @@ from oncall.outbound import (
     RECOVERY_SLACK,
     log_recovery,
     mark_failed,
-    mark_sent,
     may_have_reached_twilio,
-    retry_at,
-    schedule_retry,
+    record_sent,
+    retry_or_give_up,
     start_sending,
 )
 from oncall.store import parse_ts, utcnow_text
+from oncall.timers import Timers
 
 log = structlog.get_logger(__name__)
 
 OUTBOX_SEND = "outbox_send"
-Timers = list[tuple[int, datetime]]
 
 
 class Outbox(EnginePart):
@@ -107,17 +106,19 @@ class Outbox(EnginePart):
     def _sent(self, timer: dict[str, Any], row: dict[str, Any], sent: Sent) -> None:
         now = self.clock.now()
         with self.store.transaction():
-            mark_sent(self.store, "outbox", row, sent, now)
-            self.store.finish_timer(timer["id"], now, "sent")
-            self.store.log(
+            record_sent(
+                self.store,
+                "outbox",
+                row,
+                timer,
+                sent,
                 now,
-                "outbox.sent",
-                f"SMS to {_who(row)}: {row['body']}",
+                event="outbox",
+                message=f"SMS to {_who(row)}: {row['body']}",
                 client=row["client"],
                 incident_id=row["incident_id"],
                 outbox_id=row["id"],
                 purpose=row["purpose"],
-                sid=sent.sid,
             )
         log.info("outbox.sent", outbox_id=row["id"], sid=sent.sid, purpose=row["purpose"])
 
@@ -149,39 +150,27 @@ class Outbox(EnginePart):
 
     def _send_failed(self, timer: dict[str, Any], row: dict[str, Any], exc: SendError) -> None:
         now = self.clock.now()
-        settings = self.catalog.config.defaults
-        attempts = row["attempts"] + 1
-        timers: Timers = []
         with self.store.transaction():
-            self.store.finish_timer(timer["id"], now, "error")
             # The same retry policy as pages (oncall.outbound).
-            due = retry_at(settings, attempts, exc.transient, now)
-            if due is not None:
-                timers.append(
-                    schedule_retry(
-                        self.store,
-                        "outbox",
-                        row,
-                        timer_kind=OUTBOX_SEND,
-                        incident_id=row["incident_id"] or 0,
-                        attempts=attempts,
-                        error=str(exc),
-                        due=due,
-                        now=now,
-                    )
-                )
-                self.store.log(
-                    now,
-                    "outbox.retry",
-                    f"attempt {attempts} to send SMS {row['id']} to {_who(row)} failed ({exc}); "
-                    f"retrying at {utcnow_text(due)}",
-                    client=row["client"],
-                    incident_id=row["incident_id"],
-                    outbox_id=row["id"],
-                )
-                log.warning("outbox.retry", outbox_id=row["id"], attempt=attempts, error=str(exc))
-            else:
-                timers = self.failed(row, attempts, str(exc), now)
+            timers = retry_or_give_up(
+                self.store,
+                self.catalog.config.defaults,
+                "outbox",
+                row,
+                timer,
+                exc,
+                now,
+                timer_kind=OUTBOX_SEND,
+                timer_incident=row["incident_id"] or 0,
+                event="outbox",
+                what=f"send SMS {row['id']} to {_who(row)}",
+                give_up=lambda attempts: self.failed(row, attempts, str(exc), now),
+                data={
+                    "client": row["client"],
+                    "incident_id": row["incident_id"],
+                    "outbox_id": row["id"],
+                },
+            )
         self.engine.arm(timers)
 
     def failed(self, row: dict[str, Any], attempts: int, error: str, now: datetime) -> Timers:

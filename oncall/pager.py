@@ -21,11 +21,11 @@ from oncall.escalation import Position
 from oncall.notify import LANDLINE, OPTED_OUT
 from oncall.sops import Step
 from oncall.store import utcnow_text
+from oncall.timers import Timers
 
 log = structlog.get_logger(__name__)
 
 SEND = "send"
-Timers = list[tuple[int, datetime]]
 # An SMS that failed with these codes is followed by a call to the same tech at once.
 CALL_INSTEAD = {OPTED_OUT: "opted out of SMS (STOP)", LANDLINE: "a landline that cannot take SMS"}
 

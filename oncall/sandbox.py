@@ -279,7 +279,9 @@ class SandboxPeer(SandboxControls):
         self._record_message(record)
         self._say(f"SMS → {self._who(to)}: " + body.replace("\n", "\n    "))
         undelivered = failure == "undelivered"
-        self._spawn(self._run_status_callbacks(record, "undelivered" if undelivered else "delivered"))
+        self._spawn(
+            self._run_status_callbacks(record, "undelivered" if undelivered else "delivered")
+        )
         if failure == "lost_answer":
             self._say(f"SMS → {self._who(to)} accepted, but the answer is held back (injected)")
             await asyncio.sleep(self.lost_answer_delay)

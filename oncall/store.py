@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -378,6 +379,7 @@ class Store:
 
     def __init__(self, path: Path | str, *, durable: bool = True) -> None:
         self.path = Path(path)
+        self._durable = durable and str(path) != ":memory:"
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -397,6 +399,11 @@ class Store:
         self._batch: asyncio.Future[None] | None = None
         self._commit_cost = 0.0  # seconds, a moving average of one batch's COMMIT
         self._committed_at = 0.0  # loop time the last batch's COMMIT ended
+        # With group commit on a durable file: batches committed, waiting for a WAL fsync.
+        self._sync_in_thread = False
+        self._unsynced: list[asyncio.Future[None]] = []
+        self._newest: asyncio.Future[None] | None = None  # the last batch committed
+        self._syncing = False
         self.commits = 0  # batches committed (group commit), for /metrics and benchmarks
         self._pks: dict[str, str | None] = {}
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -409,6 +416,8 @@ class Store:
     def close(self) -> None:
         if self._batch is not None:
             self._commit_batch()
+        if self._sync_in_thread:  # whatever was committed is on disk before the file closes
+            self._fsync_wal()
         if getattr(self, "_checkpointer", None) is not None:
             self._checkpointer.close()  # type: ignore[union-attr]
         self.conn.close()
@@ -446,8 +455,20 @@ class Store:
         of the current loop iteration, so it stays atomic on its own, and the batch is just
         as durable (synchronous=FULL) once committed. Nothing may leave the process on the
         strength of a change before `durable()` has returned: the daemon awaits it before
-        every HTTP answer and every Twilio create request (see oncall.daemon)."""
+        every HTTP answer and every Twilio create request (see oncall.daemon).
+
+        On a durable file the fsync moves off the event loop. SQLite's synchronous=FULL is
+        synchronous=NORMAL plus an fsync of the WAL after each COMMIT, done while holding the
+        write lock and, here, blocking the loop. Instead the connection commits with NORMAL
+        (the frames reach the WAL file, no fsync) and a worker thread fsyncs the WAL file
+        afterwards; `durable()` returns once that fsync covers the batch. The guarantee is
+        FULL's (a WAL reset needs a complete checkpoint, which syncs the database file
+        first), but the loop and the write lock are free during the fsync, and one fsync
+        covers every batch committed while the previous one was running."""
         self._group = True
+        if self._durable:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self._sync_in_thread = True
 
     def checkpoint_elsewhere(self) -> None:
         """Stop the commit that fills the WAL from copying it into the database file (and
@@ -465,8 +486,9 @@ class Store:
         self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def durable(self) -> None:
-        """Return once every change made so far is committed (at once if none is pending)."""
-        batch = self._batch
+        """Return once every change made so far is committed, and with group commit on a
+        durable file fsynced (at once if none is pending)."""
+        batch = self._batch if self._batch is not None else self._newest
         if batch is not None:
             await asyncio.shield(batch)
 
@@ -514,8 +536,55 @@ class Store:
                 batch.set_exception(exc)
                 batch.exception()  # reported to whoever awaits it; no "never retrieved"
             raise
-        if not batch.done():
+        if self._sync_in_thread:
+            self._unsynced.append(batch)
+            self._newest = batch
+            self._start_sync(loop)
+        elif not batch.done():
             batch.set_result(None)
+
+    def _fsync_wal(self) -> None:
+        """Flush the WAL file to stable storage (runs in a worker thread)."""
+        fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _start_sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One fsync at a time; it covers every batch committed before it started."""
+        if self._syncing or not self._unsynced or loop.is_closed():
+            return
+        covered, self._unsynced = self._unsynced, []
+        self._syncing = True
+        done = loop.run_in_executor(None, self._fsync_wal)
+        done.add_done_callback(lambda sync: self._synced(loop, covered, sync))
+
+    def _synced(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        covered: list[asyncio.Future[None]],
+        sync: asyncio.Future[None],
+    ) -> None:
+        self._syncing = False
+        error = sync.exception()
+        for batch in covered:
+            if batch.done():
+                continue
+            if error is not None:
+                batch.set_exception(error)
+                batch.exception()  # reported to whoever awaits it; no "never retrieved"
+            else:
+                batch.set_result(None)
+        if error is not None:
+            # Nothing committed since is known to be on disk either: fail those too, loudly.
+            self._unsynced, failed = [], self._unsynced
+            for batch in failed:
+                if not batch.done():
+                    batch.set_exception(error)
+                    batch.exception()
+            return
+        self._start_sync(loop)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -536,8 +605,11 @@ class Store:
                 ("ROLLBACK TO oncall_tx", "RELEASE oncall_tx"),
                 ("RELEASE oncall_tx",),
             )
+            sync_after = False
         else:
             begin, undo, done = ("BEGIN IMMEDIATE",), ("ROLLBACK",), ("COMMIT",)
+            # No loop to wait on: a durable group-commit store fsyncs the WAL here and now.
+            sync_after = self._sync_in_thread
         for sql in begin:
             self.conn.execute(sql)
         self._depth = 1
@@ -550,6 +622,8 @@ class Store:
         else:
             for sql in done:
                 self.conn.execute(sql)
+            if sync_after:
+                self._fsync_wal()
         finally:
             self._depth = 0
 

@@ -30,6 +30,7 @@ from oncall.escalation import START, Position
 from oncall.sops import DEFAULT_VOICE_AFTER, Step
 from oncall.store import Store, parse_ts, utcnow_text
 from oncall.test_page_schedule import next_occurrence
+from oncall.timers import Timers
 
 if TYPE_CHECKING:
     from oncall.engine import Engine
@@ -44,8 +45,6 @@ UNACKNOWLEDGED_BY = "test-timeout"  # resolved_by of a test page nobody acknowle
 STAGGER = timedelta(seconds=5)  # between two techs' test pages, so phones do not ring at once
 LATE_LIMIT = timedelta(hours=1)  # a weekly test later than this (daemon was down) is skipped
 ACK_TEXT = "Test page acknowledged — your phone works. Nothing to do."
-
-Timers = list[tuple[int, datetime]]
 
 
 def summary_text(number: int) -> str:

@@ -21,6 +21,8 @@ from oncall.clock import Clock
 log = structlog.get_logger(__name__)
 
 Fire = Callable[[int], Awaitable[None]]
+# Timer rows written in a transaction, (id, due), for the engine to arm once it commits.
+Timers = list[tuple[int, datetime]]
 
 
 class TimerWheel:

@@ -21,12 +21,12 @@ from oncall.engine_part import EnginePart
 from oncall.escalation import Position
 from oncall.replies import Reply
 from oncall.store import parse_ts, utcnow_text
+from oncall.timers import Timers
 from oncall.vendors import Vendor
 
 log = structlog.get_logger(__name__)
 
 VENDOR_CHASE = "vendor_chase"
-Timers = list[tuple[int, datetime]]
 
 
 class VendorChase(EnginePart):

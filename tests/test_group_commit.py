@@ -70,3 +70,173 @@ def test_closing_commits_the_open_batch(tmp_path) -> None:
 
     asyncio.run(main())
     assert committed_kinds(path) == ["late"]
+
+
+# -- the WAL fsync off the event loop (a durable file) -------------------------------------
+
+
+def synchronous_of(store: Store) -> int:
+    return int(store.conn.execute("PRAGMA synchronous").fetchone()[0])
+
+
+def test_a_durable_store_commits_with_normal_and_fsyncs_the_wal_itself(tmp_path) -> None:
+    store = Store(tmp_path / "g.db")
+    assert synchronous_of(store) == 2  # FULL until group commit takes the fsync over
+    store.enable_group_commit()
+    assert synchronous_of(store) == 1  # NORMAL: COMMIT writes the WAL, the fsync comes after
+    store.close()
+    memory = Store(":memory:")
+    memory.enable_group_commit()
+    assert not memory._sync_in_thread  # nothing to fsync
+    memory.close()
+
+
+def test_durable_waits_for_the_fsync_and_the_loop_keeps_running_meanwhile(
+    tmp_path, monkeypatch
+) -> None:
+    import threading
+
+    store = Store(tmp_path / "g.db")
+    store.enable_group_commit()
+    release = threading.Event()
+    calls: list[float] = []
+    real_fsync = store._fsync_wal
+
+    def slow_fsync() -> None:
+        calls.append(1)
+        assert release.wait(5)
+        real_fsync()
+
+    monkeypatch.setattr(store, "_fsync_wal", slow_fsync)
+
+    async def main() -> tuple[bool, int, list[str]]:
+        with store.transaction():
+            store.log(datetime.now(UTC), "first", "waits for the fsync")
+        waiter = asyncio.ensure_future(store.durable())
+        ticks = 0
+        while not calls:  # the COMMIT is done and the fsync is running in a thread
+            await asyncio.sleep(0.001)
+        for _ in range(20):  # the loop is free: other work goes on during the fsync
+            await asyncio.sleep(0.001)
+            ticks += 1
+        # Committed (another process can read it), not yet reported durable.
+        visible = committed_kinds(tmp_path / "g.db")
+        pending = not waiter.done()
+        release.set()
+        await asyncio.wait_for(waiter, 5)
+        return pending, ticks, visible
+
+    pending, ticks, visible = asyncio.run(main())
+    store.close()
+    assert pending
+    assert ticks == 20
+    assert visible == ["first"]
+
+
+def test_one_fsync_covers_the_batches_committed_while_the_previous_one_ran(
+    tmp_path, monkeypatch
+) -> None:
+    import threading
+
+    store = Store(tmp_path / "g.db")
+    store.enable_group_commit()
+    release = threading.Event()
+    calls: list[int] = []
+    real_fsync = store._fsync_wal
+
+    def gated_fsync() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            assert release.wait(5)
+        real_fsync()
+
+    monkeypatch.setattr(store, "_fsync_wal", gated_fsync)
+
+    async def main() -> None:
+        with store.transaction():
+            store.log(datetime.now(UTC), "a", "first batch")
+        first = asyncio.ensure_future(store.durable())
+        while not calls:
+            await asyncio.sleep(0.001)
+        later = []
+        for kind in ("b", "c", "d"):  # three more batches while the first fsync runs
+            with store.transaction():
+                store.log(datetime.now(UTC), kind, "later batch")
+            later.append(asyncio.ensure_future(store.durable()))
+            await asyncio.sleep(0.005)  # its own loop turn: its own COMMIT
+        assert not any(w.done() for w in [first, *later])
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, *later), 5)
+
+    asyncio.run(main())
+    commits, fsyncs = store.commits, len(calls)
+    store.close()
+    assert commits == 4
+    assert fsyncs == 2  # the first batch's fsync, then one for the three that waited
+
+
+def test_durable_after_the_commit_still_waits_for_the_fsync(tmp_path, monkeypatch) -> None:
+    import threading
+
+    store = Store(tmp_path / "g.db")
+    store.enable_group_commit()
+    release = threading.Event()
+    started = threading.Event()
+    real_fsync = store._fsync_wal
+
+    def gated_fsync() -> None:
+        started.set()
+        assert release.wait(5)
+        real_fsync()
+
+    monkeypatch.setattr(store, "_fsync_wal", gated_fsync)
+
+    async def main() -> bool:
+        with store.transaction():
+            store.log(datetime.now(UTC), "x", "committed, not yet synced")
+        while not started.is_set():  # no open batch any more: only the fsync is pending
+            await asyncio.sleep(0.001)
+        assert store._batch is None
+        late = asyncio.ensure_future(store.durable())
+        await asyncio.sleep(0.02)
+        pending = not late.done()
+        release.set()
+        await asyncio.wait_for(late, 5)
+        return pending
+
+    pending = asyncio.run(main())
+    store.close()
+    assert pending
+
+
+def test_a_failed_fsync_fails_every_waiter(tmp_path, monkeypatch) -> None:
+    store = Store(tmp_path / "g.db")
+    store.enable_group_commit()
+
+    def broken_fsync() -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(store, "_fsync_wal", broken_fsync)
+
+    async def main() -> None:
+        with store.transaction():
+            store.log(datetime.now(UTC), "x", "never known durable")
+        with pytest.raises(OSError, match="Input/output error"):
+            await store.durable()
+
+    asyncio.run(main())
+    monkeypatch.undo()
+    store.close()
+
+
+def test_outside_a_loop_a_durable_group_commit_store_fsyncs_at_once(tmp_path, monkeypatch) -> None:
+    store = Store(tmp_path / "g.db")
+    store.enable_group_commit()
+    calls: list[int] = []
+    real_fsync = store._fsync_wal
+    monkeypatch.setattr(store, "_fsync_wal", lambda: (calls.append(1), real_fsync()))
+    with store.transaction():
+        store.log(datetime.now(UTC), "sync", "committed and fsynced at once")
+    assert calls == [1]
+    assert committed_kinds(tmp_path / "g.db") == ["sync"]
+    store.close()
