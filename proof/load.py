@@ -7,7 +7,8 @@ durable SQLite commit measured in the same run.
    against a sandbox Twilio peer in a process of its own, `proof/peer.py`). RATE distinct emergencies a second for
    MINUTES; every one opens an incident and pages at once; each step waits ACK seconds, so
    step timeouts fire all along and open incidents pile up (12,000 after 10 minutes at
-   20/s). Meanwhile `oncall log --limit 200` runs every second as its own process.
+   20/s). Meanwhile `oncall log --limit 200` runs every second as its own process, and with
+   --ack-interval S a CLI writer, `oncall ack` on the newest open incident, every S seconds.
 3. Floor: one HTTP round trip to a trivial server on loopback plus one commit of one row to a
    WAL, synchronous=FULL SQLite file in the same directory, sampled once a second during
    the sustained run (and 200 times before it, quiet).
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,24 +125,37 @@ def run_storm(scale: float) -> tuple[int, str]:
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
-def cli_reader(config: Path, interval: float, stop: threading.Event, out: dict[str, list]) -> None:
+def cli_runs(
+    argv: Callable[[], list[str] | None],
+    interval: float,
+    stop: threading.Event,
+    out: dict[str, list],
+) -> None:
+    """Run `oncall <argv()>` as its own process every `interval` seconds until stopped."""
     env = dict(os.environ, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN, **{SECRET_ENV: SECRET})
     while interval > 0 and not stop.is_set():
         began = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, "-m", "oncall.cli", "log", "--config", str(config), "--limit", "200"],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-        )
-        took = time.monotonic() - began
-        out["seconds"].append(took)
-        text = proc.stdout + proc.stderr
-        if proc.returncode != 0:
-            out["failed"].append(proc.stderr[-300:])
-        out["locked"].append(text.count("database is locked"))
-        stop.wait(max(0.0, interval - took))
+        args = argv()
+        if args is not None:
+            proc = subprocess.run(
+                [sys.executable, "-m", "oncall.cli", *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=REPO,
+            )
+            took = time.monotonic() - began
+            out["seconds"].append(took)
+            text = proc.stdout + proc.stderr
+            if proc.returncode != 0:
+                out["failed"].append(proc.stderr[-300:])
+            out["locked"].append(text.count("database is locked"))
+        stop.wait(max(0.0, interval - (time.monotonic() - began)))
+
+
+def newest_open_incident(db: Path) -> int | None:
+    rows = read_db(db, "SELECT max(id) FROM incidents WHERE state = 'paging'")
+    return rows[0][0] if rows and rows[0][0] is not None else None
 
 
 async def post_alerts(
@@ -210,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cli-interval", type=float, default=1.0, help="seconds between CLI runs; 0: no CLI"
     )
+    parser.add_argument(
+        "--ack-interval",
+        type=float,
+        default=0.0,
+        help="seconds between `oncall ack` runs (a CLI writer: the newest open incident, as "
+        "alice); 0: none",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--storm-scale", type=float, default=1.0, help="0 skips the storm")
     args = parser.parse_args(argv)
@@ -237,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     sent_at: dict[str, float] = {}
     statuses: dict[int, int] = {}
     cli: dict[str, list] = {"seconds": [], "failed": [], "locked": []}
+    acks: dict[str, list] = {"seconds": [], "failed": [], "locked": []}
     try:
         with (
             peer_process(workdir / "peer.log") as peer_url,
@@ -259,7 +282,23 @@ def main(argv: list[str] | None = None) -> int:
             daemon.start()
             stop = threading.Event()
             reader = threading.Thread(
-                target=cli_reader, args=(config, args.cli_interval, stop, cli)
+                target=cli_runs,
+                args=(
+                    lambda: ["log", "--config", str(config), "--limit", "200"],
+                    args.cli_interval,
+                    stop,
+                    cli,
+                ),
+            )
+
+            def ack_argv() -> list[str] | None:
+                incident = newest_open_incident(workdir / "proof.db")
+                if incident is None:
+                    return None
+                return ["ack", str(incident), "--as", "alice", "--config", str(config)]
+
+            writer = threading.Thread(
+                target=cli_runs, args=(ack_argv, args.ack_interval, stop, acks)
             )
 
             loads: list[float] = []
@@ -275,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
 
             floor_thread = threading.Thread(target=sampler)
             reader.start()
+            writer.start()
             floor_thread.start()
             began = time.monotonic()
             try:
@@ -299,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 stop.set()
                 reader.join(30)
+                writer.join(30)
                 floor_thread.join(10)
                 daemon.stop()
                 collect(peer_url)
@@ -315,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = count - len(latencies)
     p99 = percentile(latencies, 99)
     floor_p99 = percentile(quiet, 99)
-    locked = locked_daemon + sum(cli["locked"])
+    locked = locked_daemon + sum(cli["locked"]) + sum(acks["locked"])
     print(
         f"sustained: {count} emergencies at {args.rate:g}/s over {took:.0f} s "
         f"(ack timeout {args.ack} s per step); answers {dict(sorted(statuses.items()))}"
@@ -341,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
         f"  CLI `oncall log --limit 200` runs {len(cli['seconds'])} ({ms(cli['seconds'])}), "
         f"failed {len(cli['failed'])}; 'database is locked' {locked} (target 0)"
     )
+    if args.ack_interval > 0:
+        print(
+            f"  CLI writer `oncall ack` runs {len(acks['seconds'])} ({ms(acks['seconds'])}), "
+            f"failed {len(acks['failed'])}" + (f": {acks['failed'][0]!r}" if acks["failed"] else "")
+        )
     print(
         f"  floor, quiet (200 samples): round trip + commit {ms(quiet)}; "
         f"HTTP {ms(quiet_http)}; commit {ms(quiet_commit)}"
@@ -367,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         failures.append("timer lateness p99 over 100 ms with 10,000 open incidents")
     if locked:
         failures.append("'database is locked' seen")
+    if acks["failed"]:
+        failures.append("a CLI `oncall ack` failed")
     if code:
         failures.append("the storm benchmark failed")
     print("FAILED: " + "; ".join(failures) if failures else "OK")
