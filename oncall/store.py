@@ -363,6 +363,8 @@ _MIGRATIONS: dict[int, str] = {
 
 # Group commit: the most a batch waits for company after the previous COMMIT (see _open_batch).
 MAX_COMMIT_GAP = 0.010
+# WAL fsyncs running at once: a commit does not wait for an fsync that started before it.
+MAX_SYNCS = 4
 
 
 def utcnow_text(instant: datetime) -> str:
@@ -401,9 +403,11 @@ class Store:
         self._committed_at = 0.0  # loop time the last batch's COMMIT ended
         # With group commit on a durable file: batches committed, waiting for a WAL fsync.
         self._sync_in_thread = False
-        self._unsynced: list[asyncio.Future[None]] = []
+        self._seq = 0  # batches committed so far
+        self._unsynced: list[tuple[int, asyncio.Future[None]]] = []  # (seq, batch), in order
         self._newest: asyncio.Future[None] | None = None  # the last batch committed
-        self._syncing = False
+        self._sync_started = 0  # the last seq an fsync already running or done covers
+        self._syncing = 0  # fsyncs running
         self.commits = 0  # batches committed (group commit), for /metrics and benchmarks
         self._pks: dict[str, str | None] = {}
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -537,7 +541,8 @@ class Store:
                 batch.exception()  # reported to whoever awaits it; no "never retrieved"
             raise
         if self._sync_in_thread:
-            self._unsynced.append(batch)
+            self._seq += 1
+            self._unsynced.append((self._seq, batch))
             self._newest = batch
             self._start_sync(loop)
         elif not batch.done():
@@ -552,38 +557,36 @@ class Store:
             os.close(fd)
 
     def _start_sync(self, loop: asyncio.AbstractEventLoop) -> None:
-        """One fsync at a time; it covers every batch committed before it started."""
-        if self._syncing or not self._unsynced or loop.is_closed():
+        """Start an fsync for the batches committed since the last one started (at most
+        MAX_SYNCS run at once): it covers every batch committed before it started."""
+        if self._syncing >= MAX_SYNCS or self._sync_started == self._seq or loop.is_closed():
             return
-        covered, self._unsynced = self._unsynced, []
-        self._syncing = True
+        upto = self._sync_started = self._seq
+        self._syncing += 1
         done = loop.run_in_executor(None, self._fsync_wal)
-        done.add_done_callback(lambda sync: self._synced(loop, covered, sync))
+        done.add_done_callback(lambda sync: self._synced(loop, upto, sync))
 
     def _synced(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        covered: list[asyncio.Future[None]],
-        sync: asyncio.Future[None],
+        self, loop: asyncio.AbstractEventLoop, upto: int, sync: asyncio.Future[None]
     ) -> None:
-        self._syncing = False
+        self._syncing -= 1
         error = sync.exception()
-        for batch in covered:
-            if batch.done():
-                continue
-            if error is not None:
-                batch.set_exception(error)
-                batch.exception()  # reported to whoever awaits it; no "never retrieved"
-            else:
-                batch.set_result(None)
         if error is not None:
-            # Nothing committed since is known to be on disk either: fail those too, loudly.
-            self._unsynced, failed = [], self._unsynced
-            for batch in failed:
+            # Nothing still waiting is known to be on disk: fail it all, loudly (after a
+            # failed fsync the kernel may drop the pages; a later fsync would not tell).
+            failed, self._unsynced = self._unsynced, []
+        else:
+            # Every batch committed before this fsync started is on disk, whichever fsync
+            # started it.
+            failed = []
+            while self._unsynced and self._unsynced[0][0] <= upto:
+                _, batch = self._unsynced.pop(0)
                 if not batch.done():
-                    batch.set_exception(error)
-                    batch.exception()
-            return
+                    batch.set_result(None)
+        for _, batch in failed:
+            if not batch.done():
+                batch.set_exception(error)  # type: ignore[arg-type]
+                batch.exception()  # reported to whoever awaits it; no "never retrieved"
         self._start_sync(loop)
 
     @contextmanager

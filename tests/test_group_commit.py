@@ -133,9 +133,7 @@ def test_durable_waits_for_the_fsync_and_the_loop_keeps_running_meanwhile(
     assert visible == ["first"]
 
 
-def test_one_fsync_covers_the_batches_committed_while_the_previous_one_ran(
-    tmp_path, monkeypatch
-) -> None:
+def test_a_commit_does_not_wait_for_an_fsync_that_started_before_it(tmp_path, monkeypatch) -> None:
     import threading
 
     store = Store(tmp_path / "g.db")
@@ -144,35 +142,74 @@ def test_one_fsync_covers_the_batches_committed_while_the_previous_one_ran(
     calls: list[int] = []
     real_fsync = store._fsync_wal
 
-    def gated_fsync() -> None:
+    def first_one_stuck() -> None:
         calls.append(1)
         if len(calls) == 1:
             assert release.wait(5)
         real_fsync()
 
-    monkeypatch.setattr(store, "_fsync_wal", gated_fsync)
+    monkeypatch.setattr(store, "_fsync_wal", first_one_stuck)
 
-    async def main() -> None:
+    async def main() -> tuple[bool, bool]:
         with store.transaction():
-            store.log(datetime.now(UTC), "a", "first batch")
+            store.log(datetime.now(UTC), "a", "its fsync is stuck")
         first = asyncio.ensure_future(store.durable())
         while not calls:
             await asyncio.sleep(0.001)
-        later = []
-        for kind in ("b", "c", "d"):  # three more batches while the first fsync runs
-            with store.transaction():
-                store.log(datetime.now(UTC), kind, "later batch")
-            later.append(asyncio.ensure_future(store.durable()))
-            await asyncio.sleep(0.005)  # its own loop turn: its own COMMIT
-        assert not any(w.done() for w in [first, *later])
+        with store.transaction():
+            store.log(datetime.now(UTC), "b", "committed while that fsync runs")
+        second = asyncio.ensure_future(store.durable())
+        await asyncio.wait_for(second, 5)  # its own fsync, not stuck behind the first
+        # That fsync started after "a" was committed: "a" is on disk too.
+        first_done = first.done()
         release.set()
-        await asyncio.wait_for(asyncio.gather(first, *later), 5)
+        await asyncio.wait_for(first, 5)
+        return first_done, len(calls) == 2
 
-    asyncio.run(main())
-    commits, fsyncs = store.commits, len(calls)
+    first_done, two_fsyncs = asyncio.run(main())
     store.close()
-    assert commits == 4
-    assert fsyncs == 2  # the first batch's fsync, then one for the three that waited
+    assert first_done
+    assert two_fsyncs
+
+
+def test_at_most_max_syncs_fsyncs_run_and_the_next_covers_what_waited(
+    tmp_path, monkeypatch
+) -> None:
+    import threading
+
+    from oncall.store import MAX_SYNCS
+
+    store = Store(tmp_path / "g.db")
+    store.enable_group_commit()
+    release = threading.Event()
+    calls: list[int] = []
+    real_fsync = store._fsync_wal
+
+    def all_stuck() -> None:
+        calls.append(1)
+        assert release.wait(5)
+        real_fsync()
+
+    monkeypatch.setattr(store, "_fsync_wal", all_stuck)
+
+    async def main() -> int:
+        waiters = []
+        for n in range(MAX_SYNCS + 3):  # one batch per loop turn
+            with store.transaction():
+                store.log(datetime.now(UTC), f"k{n}", "a batch")
+            waiters.append(asyncio.ensure_future(store.durable()))
+            await asyncio.sleep(0.005)
+        running = len(calls)
+        assert not any(w.done() for w in waiters)
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*waiters), 5)
+        return running
+
+    running = asyncio.run(main())
+    fsyncs = len(calls)
+    store.close()
+    assert running == MAX_SYNCS
+    assert fsyncs == MAX_SYNCS + 1  # the three that waited share one
 
 
 def test_durable_after_the_commit_still_waits_for_the_fsync(tmp_path, monkeypatch) -> None:
