@@ -16,6 +16,7 @@ import click
 
 from oncall.cli_support import (
     catalog_or_fail,
+    change_as,
     change_incident,
     config_option,
     fail,
@@ -126,18 +127,16 @@ def _change_incident(
     config_path: Path, incident_id: int, actor: str, action: str, note: str = ""
 ) -> None:
     """Acknowledge or resolve from the shell; the running daemon sees it on its next timer."""
-    catalog = catalog_or_fail(config_path)
-    known_tech(catalog, actor)
-    with shell_engine(catalog) as engine:
-        handled, answer = change_incident(
-            engine,
-            incident_id,
-            lambda incident, now: (
-                engine.acknowledge(incident, actor, now)
-                if action == "ack"
-                else engine.resolve(incident, actor, now, note)
-            ),
-        )
+    handled, answer = change_as(
+        config_path,
+        actor,
+        incident_id,
+        lambda engine, incident, now: (
+            engine.acknowledge(incident, actor, now)
+            if action == "ack"
+            else engine.resolve(incident, actor, now, note)
+        ),
+    )
     if handled == "already":
         fail(answer)
     click.echo(answer)

@@ -114,6 +114,22 @@ def change_incident(
     return handled, answer
 
 
+def change_as(
+    config_path: Path,
+    actor: str,
+    incident_id: int,
+    act: Callable[[Engine, dict[str, Any], datetime], tuple[str, str, Any]],
+) -> tuple[str, str]:
+    """A shell command acting on an incident as tech `actor` (exit 2 if unknown): load the
+    catalog, open an engine that sends nothing, run `act` in a transaction (change_incident)."""
+    catalog = catalog_or_fail(config_path)
+    known_tech(catalog, actor)
+    with shell_engine(catalog) as engine:
+        return change_incident(
+            engine, incident_id, lambda incident, now: act(engine, incident, now)
+        )
+
+
 def parse_instant(value: str | None, zone: ZoneInfo) -> datetime:
     """An ISO 8601 instant in UTC (default: now); a value without offset is read in zone."""
     if not value:

@@ -11,12 +11,9 @@ from pathlib import Path
 import click
 
 from oncall.cli_support import (
-    catalog_or_fail,
-    change_incident,
+    change_as,
     config_option,
     fail,
-    known_tech,
-    shell_engine,
 )
 
 
@@ -30,14 +27,12 @@ def update_command(config_path: Path, incident_id: int, text: str, actor: str) -
 
     TEXT is what the client reads; 'next update 02:30' or 'next update in 45m' in it sets when
     the owner is reminded next (client's time zone), else the SOP's cadence does."""
-    catalog = catalog_or_fail(config_path)
-    known_tech(catalog, actor)
-    with shell_engine(catalog) as engine:
-        handled, answer = change_incident(
-            engine,
-            incident_id,
-            lambda incident, now: engine.client_comms.update(incident, actor, text, now),
-        )
+    handled, answer = change_as(
+        config_path,
+        actor,
+        incident_id,
+        lambda engine, incident, now: engine.client_comms.update(incident, actor, text, now),
+    )
     if handled != "upd":
         fail(answer)
     click.echo(answer)
