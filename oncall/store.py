@@ -470,7 +470,8 @@ class Store:
         first), but the loop and the write lock are free during the fsync, and one fsync
         covers every batch committed while the previous one was running."""
         self._group = True
-        if self._durable:
+        mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if self._durable and str(mode).lower() == "wal":  # else FULL stays, fsync in COMMIT
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._sync_in_thread = True
 

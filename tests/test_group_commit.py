@@ -91,6 +91,15 @@ def test_a_durable_store_commits_with_normal_and_fsyncs_the_wal_itself(tmp_path)
     memory.close()
 
 
+def test_without_a_wal_the_fsync_stays_in_the_commit(tmp_path) -> None:
+    store = Store(tmp_path / "g.db")
+    store.conn.execute("PRAGMA journal_mode=DELETE")  # e.g. a filesystem without WAL support
+    store.enable_group_commit()
+    assert not store._sync_in_thread
+    assert synchronous_of(store) == 2
+    store.close()
+
+
 def test_durable_waits_for_the_fsync_and_the_loop_keeps_running_meanwhile(
     tmp_path, monkeypatch
 ) -> None:

@@ -291,3 +291,25 @@ def test_a_thousand_timers_all_fire_exactly_once() -> None:
     assert set(counts) == set(range(1000))
     assert set(counts.values()) == {1}
     assert wheel.pending() == 0
+
+
+def test_a_timer_armed_already_due_starts_at_once_once_the_wheel_runs() -> None:
+    async def scenario() -> tuple[bool, bool, list[int]]:
+        rec = Recorder()
+        wheel = TimerWheel(CLOCK, rec)
+        wheel.arm(1, ms(-5))  # before run(): it waits on the heap like any other
+        queued_first = wheel.pending() == 1 and not wheel._running
+        task = asyncio.create_task(wheel.run())
+        await rec.wait_for(1)
+        wheel.arm(2, ms(-5))  # while running: started right here, not at the next wake-up
+        started_at_once = 2 in wheel._running and wheel.pending() == 0
+        await asyncio.sleep(0)  # its first step runs in the very next loop turn
+        await rec.wait_for(2)
+        await wheel.stop()
+        await asyncio.wait_for(task, WAIT)
+        return queued_first, started_at_once, rec.ids
+
+    queued_first, started_at_once, ids = asyncio.run(scenario())
+    assert queued_first
+    assert started_at_once
+    assert ids == [1, 2]
