@@ -467,8 +467,9 @@ class Store:
         (the frames reach the WAL file, no fsync) and a worker thread fsyncs the WAL file
         afterwards; `durable()` returns once that fsync covers the batch. The guarantee is
         FULL's (a WAL reset needs a complete checkpoint, which syncs the database file
-        first), but the loop and the write lock are free during the fsync, and one fsync
-        covers every batch committed while the previous one was running."""
+        first), but the loop and the write lock are free during the fsync. An fsync covers
+        every batch committed before it started, and a batch does not wait behind an fsync
+        that started before its COMMIT (up to MAX_SYNCS run at once)."""
         self._group = True
         mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
         if self._durable and str(mode).lower() == "wal":  # else FULL stays, fsync in COMMIT
@@ -573,8 +574,10 @@ class Store:
         self._syncing -= 1
         error = sync.exception()
         if error is not None:
-            # Nothing still waiting is known to be on disk: fail it all, loudly (after a
-            # failed fsync the kernel may drop the pages; a later fsync would not tell).
+            # Nothing still waiting is known to be on disk: fail it all (after a failed
+            # fsync the kernel may drop the pages; a later fsync would not tell). Whoever
+            # awaits durable() gets the error: the HTTP request fails with a 5xx (the sender
+            # retries) and no Twilio request is made.
             failed, self._unsynced = self._unsynced, []
         else:
             # Every batch committed before this fsync started is on disk, whichever fsync
