@@ -85,8 +85,10 @@ class Daemon:
         config = self.catalog.config
         self.systemd.status("starting: opening the database")
         self.store = Store(config.database, durable=self.durable)
-        # One fsync per event-loop turn instead of one per transaction; every HTTP answer and
-        # Twilio request waits for the commit of what it reports (see Store.durable).
+        # One COMMIT per event-loop turn instead of one per transaction. Every HTTP answer
+        # waits until what it reports is fsynced (Store.durable); a Twilio request waits
+        # until the change behind it is committed (Store.committed), which a crash or kill -9
+        # cannot undo, so a page never waits on the disk's fsync latency.
         self.store.enable_group_commit()
         self.store.checkpoint_elsewhere()
         self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoints())
@@ -101,7 +103,7 @@ class Daemon:
             api_base = self._sandbox_server.url
             log.info("sandbox.started", url=api_base)
         self.notifier = Notifier(config.twilio, api_base_url=api_base)
-        self.notifier.before_send = self.store.durable
+        self.notifier.before_send = self.store.committed
         self.engine = Engine(self.catalog, self.store, self.notifier, self.clock)
         rearmed = self.engine.rearm()
         self._wheel_task = asyncio.get_running_loop().create_task(self.engine.wheel.run())

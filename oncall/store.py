@@ -399,6 +399,7 @@ class Store:
         # Group commit (the daemon only, see enable_group_commit): the open batch's commit.
         self._group = False
         self._batch: asyncio.Future[None] | None = None
+        self._written: asyncio.Future[None] | None = None  # the open batch's COMMIT (not fsync)
         self._commit_cost = 0.0  # seconds, a moving average of one batch's COMMIT
         self._committed_at = 0.0  # loop time the last batch's COMMIT ended
         # With group commit on a durable file: batches committed, waiting for a WAL fsync.
@@ -457,9 +458,9 @@ class Store:
 
         Each `transaction()` becomes a SAVEPOINT inside a batch that is committed at the end
         of the current loop iteration, so it stays atomic on its own, and the batch is just
-        as durable (synchronous=FULL) once committed. Nothing may leave the process on the
+        as durable (synchronous=FULL) once committed. No answer may leave the process on the
         strength of a change before `durable()` has returned: the daemon awaits it before
-        every HTTP answer and every Twilio create request (see oncall.daemon).
+        every HTTP answer; a Twilio create request awaits `committed()` (see oncall.daemon).
 
         On a durable file the fsync moves off the event loop. SQLite's synchronous=FULL is
         synchronous=NORMAL plus an fsync of the WAL after each COMMIT, done while holding the
@@ -498,6 +499,14 @@ class Store:
         if batch is not None:
             await asyncio.shield(batch)
 
+    async def committed(self) -> None:
+        """Return once every change made so far is committed: in the database, so that it
+        survives a crash or kill -9 of this process, but perhaps not yet fsynced (see
+        `durable()` for that; without the worker-thread fsync the two are the same)."""
+        written = self._written
+        if written is not None:
+            await asyncio.shield(written)
+
     def _open_batch(self) -> bool:
         if self._batch is not None:
             return True
@@ -507,6 +516,7 @@ class Store:
             return False
         self.conn.execute("BEGIN IMMEDIATE")
         self._batch = loop.create_future()
+        self._written = loop.create_future()
         # When COMMITs are slow (a busy disk), space them out a little (at most MAX_GAP, a
         # few times one COMMIT's cost) so that more transactions share each fsync.
         gap = min(MAX_COMMIT_GAP, 3 * self._commit_cost)
@@ -527,7 +537,7 @@ class Store:
         if self._depth:  # a transaction is open across an await: commit once it ends
             batch.get_loop().call_later(0.001, self._commit_batch)
             return
-        self._batch = None
+        written, self._batch, self._written = self._written, None, None
         loop = batch.get_loop()
         began = loop.time()
         try:
@@ -538,10 +548,13 @@ class Store:
         except BaseException as exc:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-            if not batch.done():
-                batch.set_exception(exc)
-                batch.exception()  # reported to whoever awaits it; no "never retrieved"
+            for future in (batch, written):
+                if future is not None and not future.done():
+                    future.set_exception(exc)
+                    future.exception()  # reported to whoever awaits it; no "never retrieved"
             raise
+        if written is not None and not written.done():
+            written.set_result(None)
         if self._sync_in_thread:
             self._seq += 1
             self._unsynced.append((self._seq, batch))

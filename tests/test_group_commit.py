@@ -286,3 +286,34 @@ def test_outside_a_loop_a_durable_group_commit_store_fsyncs_at_once(tmp_path, mo
     assert calls == [1]
     assert committed_kinds(tmp_path / "g.db") == ["sync"]
     store.close()
+
+
+def test_committed_returns_at_the_commit_and_durable_after_the_fsync(tmp_path, monkeypatch) -> None:
+    import threading
+
+    store = Store(tmp_path / "g.db")
+    store.enable_group_commit()
+    release = threading.Event()
+    real_fsync = store._fsync_wal
+
+    def stuck_fsync() -> None:
+        assert release.wait(5)
+        real_fsync()
+
+    monkeypatch.setattr(store, "_fsync_wal", stuck_fsync)
+
+    async def main() -> tuple[list[str], bool]:
+        with store.transaction():
+            store.log(datetime.now(UTC), "page", "what a Twilio request reports")
+        durable = asyncio.ensure_future(store.durable())
+        await asyncio.wait_for(store.committed(), 5)  # the COMMIT: survives kill -9
+        seen = committed_kinds(tmp_path / "g.db")
+        waiting = not durable.done()  # the fsync is still running
+        release.set()
+        await asyncio.wait_for(durable, 5)
+        return seen, waiting
+
+    seen, waiting = asyncio.run(main())
+    store.close()
+    assert seen == ["page"]
+    assert waiting
